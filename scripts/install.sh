@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# One-step set-up of everything prl needs, on a fresh machine or an existing checkout (idempotent):
+#   1. uv (from PyPI) and a virtual environment in .venv (Python >= 3.11)
+#   2. the pinned third-party packages (constraints.txt: torch, transformers, the CUDA 13.0 compiler wheels, ...)
+#   3. the Rust verifier (rust_verifier/, built by maturin) as the prl-verifier distribution
+#   4. prl-rl itself, editable, with the C++/CUDA torch op built by scikit-build-core + CMake
+#      against the installed torch (no build isolation: torch is a build input)
+# Called by `make install`, hence by `make demo` and `make test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+PYTHON=${PYTHON:-python3}
+VENV=${PRL_VENV:-$ROOT/.venv}
+log() { printf '\033[1m[install]\033[0m %s\n' "$*" >&2; }
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "[install] error: cargo (Rust) is needed to build rust_verifier/; install it with rustup" >&2
+  exit 1
+fi
+if ! command -v uv >/dev/null 2>&1; then
+  log "installing uv from PyPI"
+  "$PYTHON" -m pip install -q --disable-pip-version-check "uv==0.13.9"
+fi
+UV=$(command -v uv || echo "$PYTHON -m uv")
+if [ ! -x "$VENV/bin/python" ]; then
+  log "creating $VENV"
+  $UV venv -q --python "$PYTHON" "$VENV"
+fi
+export VIRTUAL_ENV=$VENV
+export PATH="$VENV/bin:$PATH"
+PIP="$UV pip install -q -c $ROOT/constraints.txt"
+
+log "third-party packages (pinned in constraints.txt)"
+$PIP -r "$ROOT/requirements.txt"
+
+log "Rust verifier (maturin, release)"
+if [ -f "$ROOT/rust_verifier/pyproject.toml" ]; then
+  (cd "$ROOT/rust_verifier" && maturin develop --release -q --uv)
+fi
+
+log "prl-rl with the C++/CUDA op (scikit-build-core, CMake)"
+$PIP --no-build-isolation --no-deps -e "$ROOT"
+"$VENV/bin/python" -c "import prl; print('[install] prl', prl.__version__, 'ready in', '$VENV')" >&2
