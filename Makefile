@@ -1,0 +1,34 @@
+# prl: run `make help` for the targets.  The README's two commands are `make demo` and `make test`;
+# both install whatever is missing first (scripts/install.sh: venv, pinned packages, Rust verifier,
+# C++/CUDA op), so they work on a fresh clone.
+PY := .venv/bin/python
+export PYTHONUNBUFFERED := 1
+
+.PHONY: help install demo test test-rust test-python test-slow bench clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+install: ## set up everything: .venv, pinned packages, Rust verifier (maturin), C++/CUDA op (CMake)
+	bash scripts/install.sh
+
+demo: install ## the main job: the demo training on the embedded default (CPU, minutes)
+	$(PY) -m prl.train --config configs/demo.yaml
+
+test: install test-rust test-python ## the whole test suite (cargo tests, then pytest; CPU)
+
+test-rust: ## cargo tests of the verifier crate
+	cargo test --manifest-path rust_verifier/Cargo.toml -q
+
+test-python: ## pytest, default tiers (excludes slow, bench; gpu tests skip without a device)
+	$(PY) -m pytest
+
+test-slow: install ## the slow tier too (real-model smoke tests, vLLM API check)
+	$(PY) -m pytest -m "slow"
+
+bench: install ## benchmarks (not part of the test run); figures go to benches/RESULTS.md
+	$(PY) benches/bench_future_kl.py
+	$(PY) benches/bench_verifier.py
+
+clean: ## remove build outputs (keeps .venv)
+	rm -rf build rust_verifier/target python/prl/_C*.so
