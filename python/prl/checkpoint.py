@@ -1,0 +1,124 @@
+"""Checkpoints: plain Hugging Face directories plus the trainer's state, written atomically.
+
+Layout of ``OUTPUT_DIR/checkpoints/step_00000012/``::
+
+    policy/            save_pretrained of the policy + its tokenizer (from_pretrained loads it)
+    prm/               PRIME's implicit PRM, same form (PRIME only)
+    trainer_state.pt   optimisers, schedulers, RNG states (python, numpy, torch CPU/CUDA), data position,
+                       step counters
+    meta.json          {"step": 12, ...}; written last
+
+The directory is built under a temporary name (``.tmp-step_00000012-<pid>``) and renamed into place,
+so a run killed at any moment leaves either a complete checkpoint or a temporary directory that the
+next run deletes. ``find_latest`` returns the newest complete checkpoint (``ckpt.resume=auto``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["save_checkpoint", "load_trainer_state", "find_latest", "list_checkpoints", "rng_state",
+           "set_rng_state", "prune_checkpoints", "CheckpointError"]
+
+_NAME = re.compile(r"^step_(\d{8})$")
+
+
+class CheckpointError(RuntimeError):
+    pass
+
+
+def rng_state() -> dict[str, Any]:
+    s = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        s["cuda"] = torch.cuda.get_rng_state_all()
+    return s
+
+
+def set_rng_state(s: dict[str, Any]) -> None:
+    random.setstate(s["python"])
+    np.random.set_state(s["numpy"])
+    torch.set_rng_state(s["torch"])
+    if "cuda" in s and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(s["cuda"])
+
+
+def list_checkpoints(ckpt_root: str | Path) -> list[tuple[int, Path]]:
+    """Complete checkpoints (name step_NNNNNNNN with meta.json), oldest first."""
+    root = Path(ckpt_root)
+    if not root.is_dir():
+        return []
+    out = []
+    for d in root.iterdir():
+        m = _NAME.match(d.name)
+        if m and d.is_dir() and (d / "meta.json").is_file() and (d / "trainer_state.pt").is_file():
+            out.append((int(m.group(1)), d))
+    return sorted(out)
+
+
+def find_latest(ckpt_root: str | Path) -> Path | None:
+    cks = list_checkpoints(ckpt_root)
+    return cks[-1][1] if cks else None
+
+
+def _clean_tmp(root: Path) -> None:
+    for d in root.glob(".tmp-*"):
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def save_checkpoint(ckpt_root: str | Path, step: int, *, models: dict[str, Any], tokenizer: Any,
+                    state: dict[str, Any], meta: dict[str, Any] | None = None) -> Path:
+    """Write checkpoint ``step`` atomically; returns its final path.
+
+    models: {"policy": PreTrainedModel, "prm": PreTrainedModel, ...} saved with save_pretrained;
+    state: anything torch.save can pickle (optimiser state dicts, RNG, data position, ...).
+    """
+    root = Path(ckpt_root)
+    root.mkdir(parents=True, exist_ok=True)
+    _clean_tmp(root)
+    final = root / f"step_{step:08d}"
+    tmp = root / f".tmp-step_{step:08d}-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    for name, model in models.items():
+        model.save_pretrained(tmp / name, safe_serialization=True)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp / name)
+    torch.save(state, tmp / "trainer_state.pt")
+    with open(tmp / "meta.json", "w") as f:
+        json.dump({"step": step, "time": time.time(), **(meta or {})}, f, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+    if final.exists():  # re-saving the same step (e.g. final == periodic): replace it
+        old = root / f".tmp-old-{final.name}-{os.getpid()}"
+        final.rename(old)
+        tmp.rename(final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.rename(final)
+    return final
+
+
+def load_trainer_state(ckpt_dir: str | Path) -> dict[str, Any]:
+    p = Path(ckpt_dir) / "trainer_state.pt"
+    if not p.is_file():
+        raise CheckpointError(f"{ckpt_dir}: not a complete checkpoint (no trainer_state.pt)")
+    return torch.load(p, map_location="cpu", weights_only=False)
+
+
+def prune_checkpoints(ckpt_root: str | Path, keep_last: int) -> None:
+    """Delete all but the newest ``keep_last`` complete checkpoints (0 keeps all)."""
+    if keep_last <= 0:
+        return
+    for _, d in list_checkpoints(ckpt_root)[:-keep_last]:
+        shutil.rmtree(d, ignore_errors=True)

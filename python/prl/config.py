@@ -1,0 +1,538 @@
+"""Training configuration: nested dataclasses with help text, a YAML recipe, dotted overrides.
+
+    cfg = load_config("configs/grpo_tiny.yaml", ["algo.name=prl", "optim.lr=1e-5"])
+
+Every field carries ``metadata={"help": ...}``; :func:`format_help` lists every dotted key with its
+default and help (``python -m prl.train --help``), :func:`to_yaml` prints the resolved config
+(``--print-config``). A key that does not exist is an error that names the closest valid key
+(difflib), both in the YAML file and on the command line. Values from the command line are parsed
+as YAML scalars (``1e-5``, ``true``, ``null``, ``[1, 4]``) and then checked against the field's type.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+__all__ = [
+    "Config", "ConfigError", "load_config", "apply_overrides", "from_dict", "to_dict", "to_yaml",
+    "format_help", "flat_keys", "ALGO_NAMES",
+]
+
+ALGO_NAMES = ("grpo", "drgrpo", "rloo", "prl", "prime")
+
+
+class ConfigError(ValueError):
+    """A bad configuration: unknown key, wrong type, value out of range, missing file."""
+
+
+def _f(default: Any, help: str, **kw: Any) -> Any:
+    """A dataclass field with help text (mutable defaults go through a factory)."""
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda d=default: type(d)(d), metadata={"help": help, **kw})
+    return field(default=default, metadata={"help": help, **kw})
+
+
+def _sub(cls: type) -> Any:
+    return field(default_factory=cls, metadata={"help": cls.__doc__ or ""})
+
+
+# ----------------------------------------------------------------------------------------- sections
+@dataclass
+class TinyModelConfig:
+    """A fresh randomly initialised model (model.init=tiny): char tokenizer built from the data."""
+
+    arch: Literal["qwen2", "llama"] = _f("llama", "architecture of the random model")
+    hidden_size: int = _f(64, "hidden size")
+    num_layers: int = _f(2, "number of transformer layers")
+    num_heads: int = _f(4, "number of attention heads")
+    max_position_embeddings: int = _f(512, "longest sequence (prompt + response) the model can see")
+    seed: int = _f(0, "seed of the random initialisation")
+
+
+@dataclass
+class ModelConfig:
+    """The policy (and the frozen reference / PRIME's implicit PRM, both copies of the start)."""
+
+    path: str | None = _f(None, "Hugging Face model directory of the initial policy (model.init=path)")
+    init: Literal["path", "tiny"] = _f(
+        "path", "'path': load model.path; 'tiny': build a small random model (model.tiny.*) and a "
+        "char tokenizer from the training data, saved to OUTPUT_DIR/init_model")
+    tokenizer_path: str | None = _f(None, "tokenizer directory (default: model.path)")
+    ref_path: str | None = _f(None, "reference model directory (default: the initial policy)")
+    dtype: Literal["float32", "bfloat16", "float16"] = _f("float32", "parameter dtype of policy, reference and PRM")
+    gradient_checkpointing: bool = _f(False, "recompute activations in the backward pass (saves memory)")
+    tiny: TinyModelConfig = _sub(TinyModelConfig)
+
+
+@dataclass
+class DataConfig:
+    """Prompts with gold answers."""
+
+    path: str | None = _f(None, "training prompts: .jsonl/.json, .parquet, .arrow/.feather or a saved datasets directory")
+    format: Literal["auto", "jsonl", "parquet", "arrow", "datasets"] = _f("auto", "file format (auto: from the suffix)")
+    prompt_column: str = _f("prompt", "column holding the prompt text")
+    answer_column: str = _f("answer", "column holding the gold answer (bare answer, '#### x' or a \\boxed{} solution)")
+    template: Literal["auto", "chat", "plain"] = _f(
+        "auto", "'chat': the tokenizer's chat template; 'plain': data.plain_template; 'auto': chat when the tokenizer has one")
+    plain_template: str = _f("{prompt}", "format string for the plain template ({prompt} is replaced)")
+    system_prompt: str | None = _f(None, "system message for the chat template")
+    eval_path: str | None = _f(None, "held-out evaluation prompts (same format and columns); default: split from data.path")
+    eval_size: float = _f(0.0, "when data.eval_path is unset: held-out rows taken from data.path (<1: a fraction, >=1: a count)")
+    eval_limit: int | None = _f(None, "evaluate on at most this many held-out prompts")
+    limit: int | None = _f(None, "use at most this many training rows")
+    shuffle: bool = _f(True, "reshuffle the training prompts every epoch (seeded by train.seed)")
+    max_prompt_tokens: int = _f(1024, "longest prompt in tokens; longer prompts are dropped (counted in the log)")
+
+
+@dataclass
+class RolloutConfig:
+    """The rollout engine: n samples per prompt."""
+
+    engine: Literal["hf"] = _f("hf", "rollout engine: 'hf' (transformers generate; CPU or GPU)")
+    n: int = _f(4, "samples per prompt (the group size)")
+    temperature: float = _f(1.0, "sampling temperature (the trainer's log-probs use the same temperature)")
+    top_p: float = _f(1.0, "nucleus sampling threshold")
+    max_new_tokens: int = _f(128, "longest response in tokens")
+    batch_size: int = _f(64, "sequences generated together (lower it on out-of-memory)")
+
+
+@dataclass
+class RewardConfig:
+    """Reward functions (one signature: reward(completions, references, **kw) -> list[float | None])."""
+
+    funcs: list[str] = _f(["verifier"], "reward functions summed with reward.weights (names: see prl.rewards.REWARD_FUNCS)")
+    weights: list[float] = _f([1.0], "weight of each reward function")
+    grader: Literal["verifier", "exact_match"] = _f(
+        "verifier", "grader for accuracy and status counts: 'verifier' (prl_verifier, Rust) or 'exact_match'")
+    verifier_threads: int | None = _f(None, "threads of the Rust verifier (default: all cores)")
+    none_value: float = _f(0.0, "reward used when a reward function returns None ('cannot judge')")
+
+
+@dataclass
+class FilterConfig:
+    """Prompt filter: keep groups whose accuracy lies in [low, high]."""
+
+    enabled: Literal["auto", "on", "off"] = _f("auto", "'auto': on for prime, off otherwise")
+    low: float = _f(0.2, "lowest group accuracy kept")
+    high: float = _f(0.8, "highest group accuracy kept")
+
+
+@dataclass
+class PRLConfig:
+    """PRL: outcome advantage minus the future KL of each step (DESIGN.md 3)."""
+
+    eta: float = _f(100.0, "kl_coef = 1 / eta")
+    mode: Literal["orm", "prm"] = _f("orm", "'orm': GRPO baseline minus future KL; 'prm': R minus future KL")
+    future_from: Literal["step_end", "next_step"] = _f("step_end", "future KL from the step's last token or from the next step")
+    steps: str = _f("fixed:256", "step split: fixed:N, newline, double_newline, balanced:MIN,MAX")
+
+
+@dataclass
+class PRIMEConfig:
+    """PRIME: implicit process rewards from a PRM trained on outcome labels."""
+
+    beta: float = _f(0.05, "q_t = beta * (log pi_phi - log pi_ref)")
+    update: Literal["before", "after"] = _f("before", "update the PRM before scoring the batch, or after")
+    lr: float = _f(1e-6, "learning rate of the PRM (AdamW)")
+    weight_decay: float = _f(0.0, "weight decay of the PRM optimiser")
+    epochs: int = _f(1, "PRM passes over each batch")
+    gamma: float = _f(1.0, "discount of the process return")
+    w_process: float = _f(1.0, "weight of the process advantage")
+    w_outcome: float = _f(1.0, "weight of the outcome (RLOO) advantage")
+    reward_norm: Literal["batch_norm", "none"] = _f("batch_norm", "scale of the token rewards")
+    whiten: bool = _f(True, "whiten the advantage over the batch's valid tokens")
+
+
+@dataclass
+class AlgoConfig:
+    """The RL algorithm: advantage estimator and PPO-clip loss."""
+
+    name: Literal["grpo", "drgrpo", "rloo", "prl", "prime"] = _f("grpo", "advantage estimator: " + ", ".join(ALGO_NAMES))
+    eps: float = _f(1e-6, "epsilon of the GRPO std normalisation")
+    clip_low: float = _f(0.2, "PPO ratio clip below 1")
+    clip_high: float = _f(0.2, "PPO ratio clip above 1 (clip-higher: > clip_low)")
+    dual_clip: float | None = _f(None, "dual-clip constant c > 1 for negative advantages (null: off)")
+    loss_agg: Literal["auto", "token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm"] = _f(
+        "auto", "loss aggregation; 'auto': seq-mean-token-sum-norm for drgrpo, token-mean otherwise")
+    kl_loss_coef: float = _f(0.0, "coefficient of a KL(pi || pi_ref) loss term (0: off)")
+    kl_loss_type: Literal["k1", "k2", "k3", "low_var_kl"] = _f("low_var_kl", "estimator of the KL loss")
+    kl_in_reward_coef: float = _f(0.0, "subtract coef * sum_t KL_t from each outcome reward (0: off)")
+    kl_in_reward_type: Literal["k1", "k2", "k3", "low_var_kl"] = _f("k1", "estimator of the in-reward KL")
+    filter: FilterConfig = _sub(FilterConfig)
+    prl: PRLConfig = _sub(PRLConfig)
+    prime: PRIMEConfig = _sub(PRIMEConfig)
+
+
+@dataclass
+class OptimConfig:
+    """AdamW and the learning-rate schedule of the policy."""
+
+    lr: float = _f(1e-6, "peak learning rate")
+    weight_decay: float = _f(0.0, "AdamW weight decay")
+    beta1: float = _f(0.9, "AdamW beta1")
+    beta2: float = _f(0.999, "AdamW beta2")
+    adam_eps: float = _f(1e-8, "AdamW epsilon")
+    max_grad_norm: float = _f(1.0, "gradient clipping norm (0: off, the norm is still logged)")
+    scheduler: Literal["constant", "linear", "cosine"] = _f("constant", "schedule after warm-up, per training step")
+    warmup_steps: int = _f(0, "linear warm-up steps")
+    min_lr_ratio: float = _f(0.0, "final lr / peak lr for linear and cosine")
+
+
+@dataclass
+class TrainConfig:
+    """The training loop."""
+
+    steps: int = _f(100, "training steps (one step = prompts_per_step x rollout.n samples)")
+    prompts_per_step: int = _f(8, "prompts per training step")
+    ppo_epochs: int = _f(1, "passes of the PPO update over each batch")
+    mini_batch_size: int = _f(0, "samples per optimiser step (0: the whole batch)")
+    micro_batch_size: int = _f(8, "samples per forward/backward (gradient accumulation; lower it on out-of-memory)")
+    shuffle_minibatches: bool = _f(True, "shuffle samples before cutting mini-batches")
+    seed: int = _f(0, "seed of data order, sampling and everything else")
+    device: str = _f("auto", "'auto' (cuda when available), 'cpu', 'cuda', 'cuda:1', ...")
+    output_dir: str = _f("runs/default", "run directory: metrics, samples, TensorBoard, checkpoints, plots")
+    max_bad_steps: int = _f(3, "abort after this many consecutive steps with a NaN/inf loss or gradient")
+    deterministic: bool = _f(False, "torch.use_deterministic_algorithms (slower; CPU runs are deterministic anyway)")
+
+
+@dataclass
+class EvalConfig:
+    """Held-out evaluation: greedy accuracy, avg@n, pass@k."""
+
+    every: int = _f(0, "evaluate every this many steps (0: only at the end)")
+    at_start: bool = _f(False, "also evaluate before the first step")
+    at_end: bool = _f(True, "evaluate after the last step")
+    greedy: bool = _f(True, "greedy accuracy (one greedy sample per prompt)")
+    n: int = _f(4, "samples per prompt for avg@n and pass@k (0: skip)")
+    k: list[int] = _f([1], "pass@k values reported besides pass@n (each k <= eval.n)")
+    temperature: float = _f(1.0, "temperature of the avg@n / pass@k samples")
+    top_p: float = _f(1.0, "top-p of the avg@n / pass@k samples")
+    max_new_tokens: int | None = _f(None, "longest response (default: rollout.max_new_tokens)")
+
+
+@dataclass
+class LogConfig:
+    """Metrics, samples, progress."""
+
+    every: int = _f(1, "print a metrics line every this many steps (metrics JSONL gets every step)")
+    tensorboard: bool = _f(True, "write TensorBoard event files to OUTPUT_DIR/tb")
+    progress: bool = _f(True, "rich progress bar with live reward and accuracy")
+    samples_every: int = _f(10, "write sampled completions to samples.jsonl every this many steps (0: never)")
+    num_samples: int = _f(4, "completions written each time")
+    plot: bool = _f(True, "draw the training curves to OUTPUT_DIR/plots at the end")
+
+
+@dataclass
+class CkptConfig:
+    """Checkpoints: HF directories + optimiser, scheduler, RNG and data position."""
+
+    every: int = _f(0, "checkpoint every this many steps (0: only at the end)")
+    keep_last: int = _f(2, "complete checkpoints kept (older ones are deleted; 0: keep all)")
+    resume: str = _f("no", "'no', 'auto' (newest complete checkpoint in OUTPUT_DIR/checkpoints) or a checkpoint directory")
+    save_final: bool = _f(True, "checkpoint after the last step")
+
+
+@dataclass
+class Config:
+    """prl training configuration."""
+
+    model: ModelConfig = _sub(ModelConfig)
+    data: DataConfig = _sub(DataConfig)
+    rollout: RolloutConfig = _sub(RolloutConfig)
+    reward: RewardConfig = _sub(RewardConfig)
+    algo: AlgoConfig = _sub(AlgoConfig)
+    optim: OptimConfig = _sub(OptimConfig)
+    train: TrainConfig = _sub(TrainConfig)
+    eval: EvalConfig = _sub(EvalConfig)
+    log: LogConfig = _sub(LogConfig)
+    ckpt: CkptConfig = _sub(CkptConfig)
+
+    # derived values --------------------------------------------------------------------------
+    def filter_enabled(self) -> bool:
+        e = self.algo.filter.enabled
+        return e == "on" or (e == "auto" and self.algo.name == "prime")
+
+    def loss_agg(self) -> str:
+        if self.algo.loss_agg != "auto":
+            return self.algo.loss_agg
+        return "seq-mean-token-sum-norm" if self.algo.name == "drgrpo" else "token-mean"
+
+
+# ------------------------------------------------------------------------------------- machinery
+_HINTS_CACHE: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    if cls not in _HINTS_CACHE:
+        _HINTS_CACHE[cls] = typing.get_type_hints(cls)
+    return _HINTS_CACHE[cls]
+
+
+def _is_section(tp: Any) -> bool:
+    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
+
+
+def flat_keys(cls: type = Config, prefix: str = "") -> dict[str, tuple[Any, dataclasses.Field]]:
+    """Every leaf key as 'section.sub.key' -> (type, field)."""
+    out: dict[str, tuple[Any, dataclasses.Field]] = {}
+    hints = _hints(cls)
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        key = prefix + f.name
+        if _is_section(tp):
+            out.update(flat_keys(tp, key + "."))
+        else:
+            out[key] = (tp, f)
+    return out
+
+
+def _closest(key: str, valid: list[str]) -> str:
+    m = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    if not m:  # try the last component alone (e.g. 'lr' -> 'optim.lr')
+        last = key.rsplit(".", 1)[-1]
+        tails = {v.rsplit(".", 1)[-1]: v for v in valid}
+        mm = difflib.get_close_matches(last, list(tails), n=1, cutoff=0.6)
+        m = [tails[mm[0]]] if mm else []
+    return f"; did you mean '{m[0]}'?" if m else ""
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "|".join(str(a) for a in typing.get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is list:
+        return f"list[{_type_name(typing.get_args(tp)[0])}]"
+    return getattr(tp, "__name__", str(tp)).replace("NoneType", "null")
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check ``value`` against ``tp`` (with the usual int->float widening); raise ConfigError."""
+    origin = typing.get_origin(tp)
+    bad = ConfigError(f"config key '{key}': expected {_type_name(tp)}, got {value!r} ({type(value).__name__})")
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if value not in choices:
+            raise ConfigError(f"config key '{key}': {value!r} is not one of {', '.join(map(repr, choices))}"
+                              + _closest(str(value), [str(c) for c in choices]).replace("did you mean", "closest"))
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None:
+            if type(None) in args:
+                return None
+            raise bad
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(value, a, key)
+            except ConfigError:
+                pass
+        raise bad
+    if origin is list:
+        (elem,) = typing.get_args(tp)
+        if isinstance(value, tuple):
+            value = list(value)
+        if not isinstance(value, list):
+            value = [value]  # a single value where a list is expected
+        return [_coerce(v, elem, f"{key}[{i}]") for i, v in enumerate(value)]
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise bad
+    if tp is int:
+        if isinstance(value, bool):
+            raise bad
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise bad
+    if tp is float:
+        if isinstance(value, bool):
+            raise bad
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads '1e-6' as a string
+            try:
+                return float(value)
+            except ValueError:
+                raise bad from None
+        raise bad
+    if tp is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise bad
+    raise bad
+
+
+def from_dict(d: dict[str, Any] | None, cls: type = Config, prefix: str = "", source: str = "config") -> Any:
+    """Build a (nested) config dataclass from a nested dict; unknown keys name the closest valid one."""
+    d = d or {}
+    if not isinstance(d, dict):
+        raise ConfigError(f"{source}: section '{prefix.rstrip('.') or '<root>'}' must be a mapping, got {d!r}")
+    hints = _hints(cls)
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    valid = list(flat_keys(Config).keys()) + _section_keys(Config)
+    for k, v in d.items():
+        key = prefix + str(k)
+        if k not in names:
+            raise ConfigError(f"{source}: unknown config key '{key}'" + _closest(key, valid))
+        tp = hints[k]
+        if _is_section(tp):
+            kwargs[k] = from_dict(v, tp, key + ".", source)
+        else:
+            kwargs[k] = _coerce(v, tp, key)
+    return cls(**kwargs)
+
+
+def _section_keys(cls: type, prefix: str = "") -> list[str]:
+    out = []
+    hints = _hints(cls)
+    for f in dataclasses.fields(cls):
+        if _is_section(hints[f.name]):
+            out.append(prefix + f.name)
+            out.extend(_section_keys(hints[f.name], prefix + f.name + "."))
+    return out
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def to_yaml(cfg: Any) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False, default_flow_style=None, width=100)
+
+
+def _set_dotted(d: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    cur = d
+    for p in parts[:-1]:
+        nxt = cur.get(p)
+        if not isinstance(nxt, dict):
+            nxt = {}
+            cur[p] = nxt
+        cur = nxt
+    cur[parts[-1]] = value
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """'optim.lr=1e-5' -> ('optim.lr', 1e-5); the value is read as a YAML scalar/list."""
+    s = item[2:] if item.startswith("--") else item
+    if "=" not in s:
+        raise ConfigError(f"override {item!r} is not of the form key=value (e.g. optim.lr=1e-5)")
+    key, raw = s.split("=", 1)
+    key = key.strip().replace("-", "_") if key.strip() not in flat_keys() else key.strip()
+    try:
+        value = yaml.safe_load(raw) if raw.strip() != "" else ""
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def apply_overrides(base: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply 'key=value' overrides to a nested dict; unknown keys are errors."""
+    keys = flat_keys()
+    sections = _section_keys(Config)
+    for item in overrides:
+        key, value = parse_override(item)
+        if key not in keys:
+            if key in sections and isinstance(value, dict):
+                for k2, v2 in value.items():
+                    _set_dotted(base, f"{key}.{k2}", v2)
+                continue
+            raise ConfigError(f"override {item!r}: unknown config key '{key}'" + _closest(key, list(keys) + sections))
+        _set_dotted(base, key, value)
+    return base
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Read a YAML recipe (optional), apply dotted overrides, validate; returns a Config."""
+    base: dict[str, Any] = {}
+    source = "config"
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file not found: {p}")
+        source = str(p)
+        try:
+            base = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{p}: not valid YAML: {e}") from None
+        if not isinstance(base, dict):
+            raise ConfigError(f"{p}: the top level must be a mapping of sections (model, data, ...)")
+    base = apply_overrides(base, list(overrides or []))
+    cfg = from_dict(base, Config, "", source)
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: Config) -> None:
+    """Range checks that the types cannot express."""
+    def need(cond: bool, key: str, msg: str) -> None:
+        if not cond:
+            raise ConfigError(f"config key '{key}': {msg}")
+
+    need(cfg.rollout.n >= 1, "rollout.n", "must be >= 1")
+    need(cfg.rollout.temperature >= 0, "rollout.temperature", "must be >= 0")
+    need(0 < cfg.rollout.top_p <= 1, "rollout.top_p", "must lie in (0, 1]")
+    need(cfg.rollout.max_new_tokens >= 1, "rollout.max_new_tokens", "must be >= 1")
+    need(cfg.rollout.batch_size >= 1, "rollout.batch_size", "must be >= 1")
+    need(cfg.train.prompts_per_step >= 1, "train.prompts_per_step", "must be >= 1")
+    need(cfg.train.steps >= 0, "train.steps", "must be >= 0")
+    need(cfg.train.micro_batch_size >= 1, "train.micro_batch_size", "must be >= 1")
+    need(cfg.train.mini_batch_size >= 0, "train.mini_batch_size", "must be >= 0")
+    need(cfg.train.ppo_epochs >= 1, "train.ppo_epochs", "must be >= 1")
+    need(cfg.train.max_bad_steps >= 1, "train.max_bad_steps", "must be >= 1")
+    need(len(cfg.reward.funcs) >= 1, "reward.funcs", "needs at least one reward function")
+    need(len(cfg.reward.funcs) == len(cfg.reward.weights), "reward.weights",
+         f"has {len(cfg.reward.weights)} entries but reward.funcs has {len(cfg.reward.funcs)}")
+    need(cfg.algo.prl.eta > 0, "algo.prl.eta", "must be > 0 (kl_coef = 1/eta)")
+    need(0 <= cfg.algo.filter.low <= cfg.algo.filter.high <= 1, "algo.filter.low",
+         "need 0 <= algo.filter.low <= algo.filter.high <= 1")
+    need(cfg.algo.dual_clip is None or cfg.algo.dual_clip > 1, "algo.dual_clip", "must be > 1 (or null)")
+    need(cfg.eval.n >= 0, "eval.n", "must be >= 0")
+    for k in cfg.eval.k:
+        need(1 <= k <= max(cfg.eval.n, 1), "eval.k", f"each k must lie in [1, eval.n={cfg.eval.n}], got {k}")
+    need(cfg.ckpt.resume in ("no", "auto") or Path(cfg.ckpt.resume).exists(), "ckpt.resume",
+         f"'no', 'auto' or an existing checkpoint directory, got {cfg.ckpt.resume!r}")
+    if cfg.model.init == "path":
+        need(cfg.model.path is not None, "model.path", "is required when model.init=path (or set model.init=tiny)")
+    need(cfg.data.path is not None, "data.path", "is required (a JSONL, Parquet, Arrow file or datasets directory)")
+    _check_steps_spec(cfg.algo.prl.steps)
+
+
+def _check_steps_spec(spec: str) -> None:
+    ok = spec in ("newline", "double_newline")
+    if spec.startswith("fixed:"):
+        ok = spec[6:].isdigit() and int(spec[6:]) >= 1
+    elif spec.startswith("balanced:"):
+        parts = spec[9:].split(",")
+        ok = len(parts) == 2 and all(p.strip().isdigit() for p in parts) and 1 <= int(parts[0]) <= int(parts[1])
+    if not ok:
+        raise ConfigError(f"config key 'algo.prl.steps': {spec!r} is not one of fixed:N, newline, "
+                          "double_newline, balanced:MIN,MAX")
+
+
+def format_help(cls: type = Config) -> str:
+    """One line per key: 'section.key  (type, default: x)  help'."""
+    lines = []
+    defaults = to_dict(Config())
+    for key, (tp, f) in flat_keys(cls).items():
+        cur: Any = defaults
+        for p in key.split("."):
+            cur = cur[p]
+        lines.append(f"  {key} ({_type_name(tp)}; default: {yaml.safe_dump(cur, default_flow_style=True).strip().removesuffix('...').strip()})\n"
+                     f"      {f.metadata.get('help', '')}")
+    return "\n".join(lines)

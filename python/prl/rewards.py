@@ -1,0 +1,171 @@
+"""Reward functions: one signature, one registry.
+
+Every reward function is ``reward(completions: list[str], references: list[str], **kw) -> list[float | None]``
+(None = "cannot judge"; the trainer replaces it by ``reward.none_value`` and counts it). Names map to
+functions in :data:`REWARD_FUNCS` and nowhere else:
+
+  verifier     1.0 if the Rust verifier (``prl_verifier.grade``) judges the answer correct, else 0.0
+  exact_match  1.0 if the extracted answer equals the gold string after whitespace normalisation
+  format       1.0 if the completion holds a closed ``\\boxed{...}``, else 0.0
+
+Graders (:func:`grade`) return per-sample verdicts (correct, status, extracted) for the accuracy and
+the verifier status counts the trainer logs; the ``verifier`` reward reuses verdicts passed as
+``verdicts=`` so the verifier runs once per batch.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+__all__ = ["REWARD_FUNCS", "Verdict", "grade", "get_reward_fn", "verifier_reward", "exact_match_reward",
+           "format_reward", "extract_answer", "combine_rewards"]
+
+RewardFn = Callable[..., list]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Same fields as prl_verifier's verdicts."""
+
+    correct: bool
+    status: str  # correct | wrong | no_answer | unparsable | timeout
+    extracted: str | None
+    normalized_gold: str | None
+
+
+def _require_verifier() -> Any:
+    try:
+        import prl_verifier
+    except ImportError as e:
+        raise ImportError(
+            "the 'verifier' reward needs the Rust verifier prl_verifier: build it with "
+            "`cd rust_verifier && maturin develop --release --uv` (or scripts/install.sh), or use "
+            "reward.funcs=[exact_match] reward.grader=exact_match") from e
+    return prl_verifier
+
+
+def _check_lengths(completions: Sequence[str], references: Sequence[str]) -> None:
+    if len(completions) != len(references):
+        raise ValueError(f"reward: {len(completions)} completions but {len(references)} references")
+
+
+# ------------------------------------------------------------------------------------- extraction
+_BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
+_NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?(?:/\d+)?")
+
+
+def _last_boxed(text: str) -> str | None:
+    """Content of the last \\boxed{...} / \\fbox{...} with balanced braces (None if absent/unclosed)."""
+    starts = [m.end() for m in _BOXED.finditer(text)]
+    for start in reversed(starts):
+        depth, i = 1, start
+        while i < len(text):
+            c = text[i]
+            if c == "{":
+                depth += 1
+            elif c == "}":
+                depth -= 1
+                if depth == 0:
+                    return text[start:i]
+            i += 1
+    return None
+
+
+def extract_answer(text: str, *, last_number: bool = True) -> str | None:
+    """Last \\boxed{} content, else text after '####', else (optionally) the last number."""
+    b = _last_boxed(text)
+    if b is not None:
+        return b.strip()
+    if "####" in text:
+        return text.rsplit("####", 1)[1].strip() or None
+    if last_number:
+        nums = _NUMBER.findall(text)
+        if nums:
+            return nums[-1]
+    return None
+
+
+def _norm(s: str) -> str:
+    return " ".join(s.replace("$", "").split()).rstrip(".")
+
+
+def _exact_verdicts(completions: Sequence[str], references: Sequence[str]) -> list[Verdict]:
+    out = []
+    for c, r in zip(completions, references):
+        gold = extract_answer(r, last_number=False) or r
+        ex = extract_answer(c)
+        if ex is None:
+            out.append(Verdict(False, "no_answer", None, _norm(gold)))
+            continue
+        ok = _norm(ex) == _norm(gold)
+        out.append(Verdict(ok, "correct" if ok else "wrong", ex, _norm(gold)))
+    return out
+
+
+# ------------------------------------------------------------------------------------- graders
+def grade(completions: Sequence[str], references: Sequence[str], *, grader: str = "verifier",
+          threads: int | None = None) -> list[Any]:
+    """Per-sample verdicts with ``.correct``, ``.status``, ``.extracted``, ``.normalized_gold``."""
+    _check_lengths(completions, references)
+    if grader == "verifier":
+        pv = _require_verifier()
+        return list(pv.grade(list(completions), list(references), threads=threads))
+    if grader == "exact_match":
+        return _exact_verdicts(completions, references)
+    raise ValueError(f"reward.grader={grader!r} is not one of 'verifier', 'exact_match'")
+
+
+# ------------------------------------------------------------------------------------- rewards
+def verifier_reward(completions: list[str], references: list[str], *, verdicts: Sequence[Any] | None = None,
+                    threads: int | None = None, **kw: Any) -> list[float | None]:
+    """1.0 when prl_verifier grades the completion correct, else 0.0 (``verdicts=`` reuses a grading)."""
+    _check_lengths(completions, references)
+    if verdicts is None or kw.get("grader", "verifier") != "verifier":
+        verdicts = grade(completions, references, grader="verifier", threads=threads)
+    return [1.0 if v.correct else 0.0 for v in verdicts]
+
+
+def exact_match_reward(completions: list[str], references: list[str], **kw: Any) -> list[float | None]:
+    """1.0 when the extracted answer equals the gold answer string (whitespace-normalised)."""
+    _check_lengths(completions, references)
+    return [1.0 if v.correct else 0.0 for v in _exact_verdicts(completions, references)]
+
+
+def format_reward(completions: list[str], references: list[str], **kw: Any) -> list[float | None]:
+    """1.0 when the completion holds a closed \\boxed{...}, else 0.0."""
+    _check_lengths(completions, references)
+    return [1.0 if _last_boxed(c) is not None else 0.0 for c in completions]
+
+
+REWARD_FUNCS: dict[str, RewardFn] = {
+    "verifier": verifier_reward,
+    "exact_match": exact_match_reward,
+    "format": format_reward,
+}
+
+
+def get_reward_fn(name: str) -> RewardFn:
+    if name not in REWARD_FUNCS:
+        raise ValueError(f"unknown reward function {name!r}; valid: {', '.join(REWARD_FUNCS)}")
+    return REWARD_FUNCS[name]
+
+
+def combine_rewards(names: Sequence[str], weights: Sequence[float], completions: list[str], references: list[str],
+                    *, none_value: float = 0.0, **kw: Any) -> tuple[list[float], dict[str, list[float | None]], int]:
+    """Weighted sum of the named rewards. Returns (total per sample, raw values per name, #None)."""
+    total = [0.0] * len(completions)
+    raw: dict[str, list[float | None]] = {}
+    n_none = 0
+    for name, w in zip(names, weights):
+        vals = get_reward_fn(name)(completions, references, **kw)
+        if len(vals) != len(completions):
+            raise ValueError(f"reward {name!r} returned {len(vals)} values for {len(completions)} completions")
+        raw[name] = vals
+        for i, v in enumerate(vals):
+            if v is None:
+                n_none += 1
+                v = none_value
+            total[i] += w * float(v)
+    return total, raw, n_none

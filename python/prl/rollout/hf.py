@@ -1,0 +1,130 @@
+"""The Hugging Face transformers rollout engine: batched ``generate`` with left padding.
+
+Runs wherever the policy runs (CPU or GPU). By default it shares the policy module with the trainer,
+so ``sync_weights`` has nothing to copy; the engine-vs-trainer log-prob gap the trainer logs then
+measures only numerics (KV-cache decoding vs one full forward).
+
+Sampling: temperature (0 = greedy), top-p, ``max_new_tokens``, stop at EOS, ``top_k`` off. With
+``SamplingParams.seed`` set, sampling draws from a forked RNG seeded with it, so the same call gives
+the same samples whatever happened before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from .base import Rollout, RolloutEngine, SamplingParams
+from .offsets import token_offsets
+
+__all__ = ["HFEngine", "oom_message"]
+
+
+def oom_message(what: str, knob: str, value: Any) -> str:
+    return (f"out of memory during {what}; lower {knob} (now {value}) and run again "
+            "(with ckpt.resume=auto to continue from the last checkpoint)")
+
+
+class HFEngine(RolloutEngine):
+    name = "hf"
+
+    def __init__(self, model: torch.nn.Module, tokenizer: Any, *, batch_size: int = 64,
+                 eos_token_ids: Sequence[int] | None = None):
+        if tokenizer.pad_token_id is None and tokenizer.eos_token_id is None:
+            raise ValueError("HFEngine: the tokenizer has neither pad_token nor eos_token")
+        self.model = model
+        self.tokenizer = tokenizer
+        self.batch_size = int(batch_size)
+        eos = list(eos_token_ids) if eos_token_ids is not None else [tokenizer.eos_token_id]
+        self.eos_token_ids = [int(e) for e in eos if e is not None]
+        if not self.eos_token_ids:
+            raise ValueError("HFEngine: no EOS token id (tokenizer.eos_token_id is None)")
+        self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_token_ids[0]
+
+    # ------------------------------------------------------------------------------------------
+    def sync_weights(self, policy: Any) -> None:
+        if policy is self.model:
+            return  # shared module: nothing to copy
+        self.model.load_state_dict(policy.state_dict())
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def _rng(self, seed: int | None) -> contextlib.AbstractContextManager:
+        if seed is None:
+            return contextlib.nullcontext()
+        dev = self.device
+        devices = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []
+        ctx = torch.random.fork_rng(devices=devices)
+
+        @contextlib.contextmanager
+        def seeded():
+            with ctx:
+                torch.manual_seed(seed)
+                yield
+
+        return seeded()
+
+    @torch.no_grad()
+    def generate(self, prompt_ids: Sequence[Sequence[int]], params: SamplingParams) -> list[list[Rollout]]:
+        from transformers import GenerationConfig
+
+        for i, p in enumerate(prompt_ids):
+            if len(p) == 0:
+                raise ValueError(f"HFEngine.generate: prompt {i} has no tokens")
+        flat = [(pi, list(p)) for pi, p in enumerate(prompt_ids) for _ in range(params.n)]
+        greedy = params.temperature == 0
+        gen_cfg = GenerationConfig(
+            do_sample=not greedy,
+            temperature=None if greedy else float(params.temperature),
+            top_p=None if greedy or params.top_p >= 1.0 else float(params.top_p),
+            top_k=None,
+            max_new_tokens=int(params.max_new_tokens),
+            eos_token_id=self.eos_token_ids,
+            pad_token_id=self.pad_token_id,
+            return_dict_in_generate=True,
+            output_logits=True,
+        )
+        temp = 1.0 if greedy else float(params.temperature)
+        dev = self.device
+        was_training = self.model.training
+        self.model.eval()
+        out: list[list[Rollout]] = [[] for _ in prompt_ids]
+        try:
+            with self._rng(params.seed):
+                for s in range(0, len(flat), self.batch_size):
+                    chunk = flat[s: s + self.batch_size]
+                    L = max(len(p) for _, p in chunk)
+                    ids = torch.full((len(chunk), L), self.pad_token_id, dtype=torch.long)  # [b, L] left padded
+                    att = torch.zeros((len(chunk), L), dtype=torch.long)  # [b, L]
+                    for r, (_, p) in enumerate(chunk):
+                        ids[r, L - len(p):] = torch.tensor(p, dtype=torch.long)
+                        att[r, L - len(p):] = 1
+                    ids, att = ids.to(dev), att.to(dev)
+                    try:
+                        res = self.model.generate(input_ids=ids, attention_mask=att, generation_config=gen_cfg)
+                    except torch.OutOfMemoryError as e:
+                        raise RuntimeError(oom_message("generation", "rollout.batch_size", self.batch_size)) from e
+                    seq = res.sequences[:, L:]  # [b, T]
+                    logits = torch.stack(res.logits, dim=1).float()  # [b, T, V] raw logits
+                    lp = torch.log_softmax(logits / temp, dim=-1).gather(-1, seq.unsqueeze(-1)).squeeze(-1)  # [b, T]
+                    seq_c, lp_c = seq.cpu().tolist(), lp.cpu().numpy()
+                    for r, (pi, p) in enumerate(chunk):
+                        toks = seq_c[r]
+                        n, finish = len(toks), "length"
+                        for j, t in enumerate(toks):
+                            if t in self.eos_token_ids:
+                                n, finish = j + 1, "stop"
+                                break
+                        toks = toks[:n]
+                        text, offs = token_offsets(self.tokenizer, toks)
+                        out[pi].append(Rollout(prompt_index=pi, prompt_ids=p, response_ids=toks, text=text,
+                                               offsets=offs, logprobs=lp_c[r, :n].astype(np.float32),
+                                               finish_reason=finish))
+        finally:
+            self.model.train(was_training)
+        return out

@@ -1,0 +1,673 @@
+"""The training loop: rollouts -> rewards -> step ids -> log-probs -> advantages -> PPO-clip update.
+
+One training step (DESIGN.md 1) over ``train.prompts_per_step x rollout.n`` samples:
+
+ 1. take the next prompts (seeded order, position checkpointed) and sample n responses each with the
+    rollout engine (its own per-token log-probs are kept);
+ 2. grade with the verifier (accuracy, status counts) and sum the reward functions;
+ 3. prompt filter (optional; default on for PRIME): keep groups whose accuracy lies in [low, high];
+ 4. recompute log pi_old with the trainer's forward (the gap to the engine's log-probs is logged),
+    log pi_ref with the frozen reference, the entropy, KL(pi_old || pi_ref);
+ 5. PRL: step ids (fixed:N through prl.algos.fixed_step_ids, text modes through
+    prl_verifier.split_steps on the decoded text's token offsets);
+    PRIME: update the implicit PRM (before or after scoring) and compute its token rewards;
+ 6. the advantage estimator by name (prl.algos.get_advantage_fn);
+ 7. PPO-clip over ``train.ppo_epochs`` x mini-batches, micro-batches with gradient accumulation
+    (the loss normaliser is computed once per mini-batch, so micro-batching does not change the loss),
+    gradient clipping, one learning-rate scheduler step per training step;
+ 8. push the weights to the engine; log metrics, samples; evaluate and checkpoint on schedule.
+
+Decisions (where DESIGN.md is silent):
+  * The policy runs in eval mode throughout (dropout off), as verl does for RL; with
+    ``model.gradient_checkpointing`` it is switched to train mode for the update only.
+  * Sampling is seeded per step (``train.seed`` and the step number) in a forked RNG, and mini-batch
+    shuffling uses a per-step generator, so a resumed run draws exactly what a straight run draws.
+  * A None reward ("cannot judge") counts as ``reward.none_value``. PRIME's PRM labels are the
+    grader's 0/1 correctness, whatever other reward functions add.
+  * A step whose filter keeps no group makes no update (logged with ``filter/kept_groups = 0``).
+  * A non-finite loss or gradient norm skips the rest of that step's update (warning); after
+    ``train.max_bad_steps`` such steps in a row the run aborts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from prl import algos
+from prl.checkpoint import (find_latest, list_checkpoints, load_trainer_state, prune_checkpoints, rng_state,
+                            save_checkpoint, set_rng_state)
+from prl.config import Config, ConfigError, to_yaml
+from prl.data import DataError, PromptExample, PromptIterator, load_examples, render_prompt, split_eval
+from prl.logprobs import response_logprobs
+from prl.modeling import load_causal_lm, load_tokenizer, resolve_device
+from prl.rewards import combine_rewards, grade
+from prl.rollout import Rollout, SamplingParams, make_engine, oom_message
+from prl.runlog import RunLogger
+
+__all__ = ["Trainer", "TrainingAborted", "Batch", "build_batch", "step_ids_for"]
+
+STATUSES = ("correct", "wrong", "no_answer", "unparsable", "timeout")
+
+
+class TrainingAborted(RuntimeError):
+    """Too many consecutive bad (NaN/inf) steps."""
+
+
+@dataclass
+class Batch:
+    """Tensors of one training batch (B kept samples; P prompt columns, T response columns)."""
+
+    input_ids: torch.Tensor  # [B, P + T] left-padded prompt, right-padded response
+    attention_mask: torch.Tensor  # [B, P + T]
+    response_mask: torch.Tensor  # [B, T] float 0/1
+    prompt_lens: torch.Tensor  # [B]
+    response_lens: torch.Tensor  # [B]
+    engine_logp: torch.Tensor  # [B, T] the rollout engine's log-probs (0 on padding)
+    P: int
+    T: int
+
+    @property
+    def B(self) -> int:
+        return self.input_ids.shape[0]
+
+
+def build_batch(rollouts: Sequence[Rollout], pad_id: int, device: torch.device) -> Batch:
+    """Pack rollouts into the [left-padded prompt | right-padded response] layout."""
+    B = len(rollouts)
+    P = max(len(r.prompt_ids) for r in rollouts)
+    T = max(max(len(r.response_ids) for r in rollouts), 1)
+    ids = torch.full((B, P + T), pad_id, dtype=torch.long)  # [B, P+T]
+    att = torch.zeros((B, P + T), dtype=torch.long)  # [B, P+T]
+    elp = torch.zeros((B, T), dtype=torch.float32)  # [B, T]
+    for i, r in enumerate(rollouts):
+        p, t = len(r.prompt_ids), len(r.response_ids)
+        ids[i, P - p:P] = torch.tensor(r.prompt_ids, dtype=torch.long)
+        att[i, P - p:P] = 1
+        if t:
+            ids[i, P:P + t] = torch.tensor(r.response_ids, dtype=torch.long)
+            att[i, P:P + t] = 1
+            elp[i, :t] = torch.from_numpy(np.asarray(r.logprobs, dtype=np.float32))
+    rmask = att[:, P:].float()  # [B, T]
+    return Batch(ids.to(device), att.to(device), rmask.to(device),
+                 torch.tensor([len(r.prompt_ids) for r in rollouts]), torch.tensor([len(r.response_ids) for r in rollouts]),
+                 elp.to(device), P, T)
+
+
+def step_ids_for(spec: str, rollouts: Sequence[Rollout], response_mask: torch.Tensor) -> torch.Tensor:
+    """Step id of every response token: int32 [B, T], -1 on padding."""
+    kind = spec.split(":", 1)[0]
+    if kind == "fixed":
+        return algos.fixed_step_ids(response_mask, int(spec.split(":", 1)[1]))
+    try:
+        import prl_verifier
+    except ImportError as e:
+        raise ImportError(f"algo.prl.steps={spec!r} splits on text with prl_verifier.split_steps, which is not "
+                          "installed (cd rust_verifier && maturin develop --release --uv); or use fixed:N") from e
+    ids = prl_verifier.split_steps([r.text for r in rollouts], [np.asarray(r.offsets, dtype=np.int64) for r in rollouts], spec)
+    B, T = response_mask.shape
+    out = torch.full((B, T), -1, dtype=torch.int32)
+    for i, (r, s) in enumerate(zip(rollouts, ids)):
+        s = np.asarray(s, dtype=np.int32)
+        if len(s) != len(r.response_ids):
+            raise RuntimeError(f"prl_verifier.split_steps returned {len(s)} ids for a response of {len(r.response_ids)} tokens")
+        out[i, :len(s)] = torch.from_numpy(s)
+    return out.to(response_mask.device)
+
+
+def _lr_lambda(cfg: Config):
+    o, total = cfg.optim, max(cfg.train.steps, 1)
+
+    def f(step: int) -> float:
+        if o.warmup_steps > 0 and step < o.warmup_steps:
+            return (step + 1) / o.warmup_steps
+        if o.scheduler == "constant":
+            return 1.0
+        frac = min(max(step - o.warmup_steps, 0) / max(total - o.warmup_steps, 1), 1.0)
+        if o.scheduler == "linear":
+            return 1.0 - (1.0 - o.min_lr_ratio) * frac
+        return o.min_lr_ratio + (1.0 - o.min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * frac))
+
+    return f
+
+
+def _finite(x: torch.Tensor | float) -> bool:
+    return bool(torch.isfinite(torch.as_tensor(x)).all())
+
+
+class Trainer:
+    def __init__(self, cfg: Config):
+        import transformers
+
+        transformers.utils.logging.disable_progress_bar()  # no per-shard bars in the training log
+        self.cfg = cfg
+        c = cfg
+        if c.algo.name in ("rloo", "prime") and c.rollout.n < 2:
+            raise ConfigError(f"algo.name={c.algo.name} needs rollout.n >= 2 (a leave-one-out baseline)")
+        self.out_dir = Path(c.train.output_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.ckpt_root = self.out_dir / "checkpoints"
+        self.device = resolve_device(c.train.device)
+        self.dtype = getattr(torch, c.model.dtype)
+        if c.train.deterministic:
+            torch.use_deterministic_algorithms(True)
+        torch.manual_seed(c.train.seed)
+        np.random.seed(c.train.seed % 2**32)
+        import random
+
+        random.seed(c.train.seed)
+
+        # ---- data
+        d = c.data
+        examples = load_examples(d.path, prompt_column=d.prompt_column, answer_column=d.answer_column,
+                                 fmt=d.format, limit=d.limit)
+        if d.eval_path:
+            self.train_examples = examples
+            self.eval_examples = load_examples(d.eval_path, prompt_column=d.prompt_column,
+                                               answer_column=d.answer_column, fmt=d.format)
+        else:
+            self.train_examples, self.eval_examples = split_eval(examples, d.eval_size, c.train.seed)
+        if d.eval_limit is not None:
+            self.eval_examples = self.eval_examples[: d.eval_limit]
+
+        # ---- resume?
+        self.resume_dir: Path | None = None
+        if c.ckpt.resume == "auto":
+            self.resume_dir = find_latest(self.ckpt_root)
+        elif c.ckpt.resume != "no":
+            self.resume_dir = Path(c.ckpt.resume)
+
+        # ---- models
+        self.init_dir = self._initial_model_dir()
+        tok_dir = c.model.tokenizer_path or self.init_dir
+        self.tokenizer = load_tokenizer(tok_dir)
+        policy_dir = self.resume_dir / "policy" if self.resume_dir else self.init_dir
+        self.policy = load_causal_lm(policy_dir, dtype=self.dtype, device=self.device)
+        self.policy.eval()
+        if c.model.gradient_checkpointing:
+            self.policy.gradient_checkpointing_enable()
+        self.ref = load_causal_lm(c.model.ref_path or self.init_dir, dtype=self.dtype, device=self.device)
+        self.ref.eval().requires_grad_(False)
+        self.prm = None
+        if c.algo.name == "prime":
+            prm_dir = self.resume_dir / "prm" if self.resume_dir else self.init_dir
+            self.prm = load_causal_lm(prm_dir, dtype=self.dtype, device=self.device)
+            self.prm.eval()
+
+        # ---- prompts as token ids
+        self.train_items = self._encode(self.train_examples, "training")
+        self.eval_items = self._encode(self.eval_examples, "evaluation") if self.eval_examples else []
+        self.data_iter = PromptIterator(self.train_items, seed=c.train.seed, shuffle=d.shuffle)
+
+        # ---- engine
+        self.engine = make_engine(c.rollout.engine, model=self.policy, tokenizer=self.tokenizer,
+                                  batch_size=c.rollout.batch_size)
+
+        # ---- optimisers
+        o = c.optim
+        self.opt = torch.optim.AdamW(self.policy.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), eps=o.adam_eps,
+                                     weight_decay=o.weight_decay)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, _lr_lambda(c))
+        self.prm_opt = None
+        if self.prm is not None:
+            p = c.algo.prime
+            self.prm_opt = torch.optim.AdamW(self.prm.parameters(), lr=p.lr, betas=(o.beta1, o.beta2),
+                                             eps=o.adam_eps, weight_decay=p.weight_decay)
+        self.step = 0
+        self.bad_in_a_row = 0
+        if self.resume_dir is not None:
+            self._load_state(self.resume_dir)
+        (self.out_dir / "config.yaml").write_text(to_yaml(c))
+        self.logger: RunLogger | None = None
+
+    # ------------------------------------------------------------------------------- set-up
+    def _initial_model_dir(self) -> Path:
+        c = self.cfg
+        if c.model.init == "path":
+            return Path(c.model.path)  # type: ignore[arg-type]
+        init = self.out_dir / "init_model"
+        if (init / "config.json").is_file():
+            return init
+        from prl.models.tiny import build_tokenizer, new_causal_lm
+
+        t = c.model.tiny
+        corpus = [render_prompt(_NoChat, e.prompt, template="plain", plain_template=c.data.plain_template)
+                  for e in self.train_examples + self.eval_examples]
+        corpus += [e.answer for e in self.train_examples] + ["\\boxed{}0123456789\n"]
+        tok = build_tokenizer(corpus, kind="char", include_printable=False)
+        model = new_causal_lm(tok, arch=t.arch, hidden_size=t.hidden_size, num_layers=t.num_layers,
+                              num_heads=t.num_heads, max_position_embeddings=t.max_position_embeddings, seed=t.seed)
+        tmp = self.out_dir / f".tmp-init_model-{os.getpid()}"
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        tmp.rename(init)
+        return init
+
+    def _encode(self, examples: list[PromptExample], what: str) -> list[dict[str, Any]]:
+        d = self.cfg.data
+        items, too_long = [], 0
+        for e in examples:
+            text = render_prompt(self.tokenizer, e.prompt, template=d.template, plain_template=d.plain_template,
+                                 system_prompt=d.system_prompt)
+            chat = d.template == "chat" or (d.template == "auto" and getattr(self.tokenizer, "chat_template", None))
+            ids = self.tokenizer(text, add_special_tokens=not chat)["input_ids"]
+            if len(ids) > d.max_prompt_tokens:
+                too_long += 1
+                continue
+            if not ids:
+                raise DataError(f"{d.path}: row {e.index}: the prompt encodes to no tokens")
+            items.append({"ids": ids, "answer": e.answer, "prompt": e.prompt, "index": e.index})
+        if too_long:
+            print(f"[prl] dropped {too_long} {what} prompts longer than data.max_prompt_tokens={d.max_prompt_tokens}",
+                  file=sys.stderr)
+        if not items and what == "training":
+            raise DataError(f"{d.path}: no training prompt fits in data.max_prompt_tokens={d.max_prompt_tokens}")
+        self.dropped_long = getattr(self, "dropped_long", 0) + too_long
+        return items
+
+    # ------------------------------------------------------------------------------- state
+    def _state(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "bad_in_a_row": self.bad_in_a_row,
+            "optimizer": self.opt.state_dict(),
+            "scheduler": self.sched.state_dict(),
+            "prm_optimizer": self.prm_opt.state_dict() if self.prm_opt is not None else None,
+            "data": self.data_iter.state_dict(),
+            "rng": rng_state(),
+        }
+
+    def _load_state(self, ckpt: Path) -> None:
+        s = load_trainer_state(ckpt)
+        self.step = int(s["step"])
+        self.bad_in_a_row = int(s.get("bad_in_a_row", 0))
+        self.opt.load_state_dict(s["optimizer"])
+        self.sched.load_state_dict(s["scheduler"])
+        if self.prm_opt is not None:
+            if s.get("prm_optimizer") is None:
+                raise ConfigError(f"{ckpt}: checkpoint has no PRM optimiser state (was it a prime run?)")
+            self.prm_opt.load_state_dict(s["prm_optimizer"])
+        self.data_iter.load_state_dict(s["data"])
+        set_rng_state(s["rng"])
+
+    def save(self) -> Path:
+        models = {"policy": self.policy}
+        if self.prm is not None:
+            models["prm"] = self.prm
+        path = save_checkpoint(self.ckpt_root, self.step, models=models, tokenizer=self.tokenizer, state=self._state(),
+                               meta={"algo": self.cfg.algo.name})
+        prune_checkpoints(self.ckpt_root, self.cfg.ckpt.keep_last)
+        return path
+
+    # ------------------------------------------------------------------------------- forward helpers
+    def _logp(self, model: torch.nn.Module, b: Batch, idx: torch.Tensor, *, grad: bool, entropy: bool = False
+              ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Log-probs of rows ``idx``, trimmed to their own longest prompt/response: [b, T] (zeros past T_b)."""
+        P_b = int(b.prompt_lens[idx.cpu()].max())
+        T_b = int(b.response_lens[idx.cpu()].max())
+        ids = b.input_ids[idx, b.P - P_b: b.P + T_b]  # [b, P_b + T_b]
+        att = b.attention_mask[idx, b.P - P_b: b.P + T_b]
+        temp = self.cfg.rollout.temperature if self.cfg.rollout.temperature > 0 else 1.0
+        with torch.set_grad_enabled(grad):
+            try:
+                lp, ent = response_logprobs(model, ids, att, T_b, temperature=temp, with_entropy=entropy)
+            except torch.OutOfMemoryError as e:
+                raise RuntimeError(oom_message("the forward pass", "train.micro_batch_size",
+                                               self.cfg.train.micro_batch_size)) from e
+        if T_b < b.T:
+            lp = torch.nn.functional.pad(lp, (0, b.T - T_b))
+            ent = torch.nn.functional.pad(ent, (0, b.T - T_b)) if ent is not None else None
+        return lp, ent
+
+    def _chunks(self, idx: torch.Tensor) -> list[torch.Tensor]:
+        m = self.cfg.train.micro_batch_size
+        return [idx[i:i + m] for i in range(0, len(idx), m)]
+
+    @torch.no_grad()
+    def _logp_all(self, model: torch.nn.Module, b: Batch, entropy: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        lps, ents = [], []
+        for ch in self._chunks(torch.arange(b.B, device=b.input_ids.device)):
+            lp, ent = self._logp(model, b, ch, grad=False, entropy=entropy)
+            lps.append(lp)
+            ents.append(ent)
+        return torch.cat(lps), (torch.cat(ents) if entropy else None)
+
+    def _backward(self, loss: torch.Tensor) -> None:
+        try:
+            loss.backward()
+        except torch.OutOfMemoryError as e:
+            raise RuntimeError(oom_message("the backward pass", "train.micro_batch_size",
+                                           self.cfg.train.micro_batch_size)) from e
+
+    # ------------------------------------------------------------------------------- one step
+    def train_step(self) -> dict[str, Any]:
+        c, m = self.cfg, {}
+        timers: dict[str, float] = {}
+
+        @contextlib.contextmanager
+        def timer(name: str):
+            t0 = time.perf_counter()
+            yield
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            timers[f"time/{name}"] = timers.get(f"time/{name}", 0.0) + time.perf_counter() - t0
+
+        t_step = time.perf_counter()
+        step = self.step + 1
+        items = self.data_iter.take(c.train.prompts_per_step)
+        n = c.rollout.n
+        with timer("generate"):
+            groups = self.engine.generate([it["ids"] for it in items], SamplingParams(
+                n=n, temperature=c.rollout.temperature, top_p=c.rollout.top_p,
+                max_new_tokens=c.rollout.max_new_tokens, seed=c.train.seed * 1_000_003 + step))
+        rollouts = [r for g in groups for r in g]  # [P * n], grouped
+        golds = [items[r.prompt_index]["answer"] for r in rollouts]
+        texts = [r.text for r in rollouts]
+
+        # ---- rewards
+        with timer("reward"):
+            verdicts = grade(texts, golds, grader=c.reward.grader, threads=c.reward.verifier_threads)
+            total, raw, n_none = combine_rewards(c.reward.funcs, c.reward.weights, texts, golds,
+                                                 none_value=c.reward.none_value, verdicts=verdicts,
+                                                 grader=c.reward.grader, threads=c.reward.verifier_threads)
+        correct = np.array([bool(v.correct) for v in verdicts], dtype=np.float64)
+        rew = np.asarray(total, dtype=np.float64)
+        lens = np.array([len(r.response_ids) for r in rollouts])
+        G = len(items)
+        acc_g = correct.reshape(G, n).mean(1)
+        m["reward/mean"] = float(rew.mean())
+        m["reward/std"] = float(rew.std())
+        for name, vals in raw.items():
+            if len(raw) > 1:
+                m[f"reward/{name}"] = float(np.mean([v if v is not None else c.reward.none_value for v in vals]))
+        m["reward/none_count"] = n_none
+        m["acc/mean"] = float(correct.mean())
+        m[f"acc/pass@{n}"] = float((acc_g > 0).mean())
+        m["response/length_mean"] = float(lens.mean())
+        m["response/length_max"] = int(lens.max())
+        m["response/clip_ratio"] = float(np.mean([r.finish_reason == "length" for r in rollouts]))
+        for s in STATUSES:
+            m[f"verifier/{s}"] = sum(1 for v in verdicts if v.status == s)
+        m["data/epoch"] = self.data_iter.epoch
+
+        # ---- prompt filter
+        keep_g = np.ones(G, dtype=bool)
+        if c.filter_enabled():
+            keep_g = (acc_g >= c.algo.filter.low - 1e-9) & (acc_g <= c.algo.filter.high + 1e-9)
+        m["filter/dropped_groups"] = int((~keep_g).sum())
+        m["filter/kept_groups"] = int(keep_g.sum())
+        m["train/skipped"] = 0
+        m["train/bad_step"] = 0
+        keep = np.repeat(keep_g, n)
+        kept = [r for r, k in zip(rollouts, keep) if k]
+        sample_info: dict[int, dict[str, Any]] = {}
+        if kept:
+            self._update(kept, rew[keep], correct[keep], np.repeat(np.arange(G), n)[keep], m, timer, sample_info,
+                         keep_index=np.nonzero(keep)[0])
+        else:
+            m["train/skipped"] = 1
+        self.sched.step()
+        self.engine.sync_weights(self.policy)
+        self.step = step
+        m["actor/lr"] = float(self.opt.param_groups[0]["lr"])
+        m.update(timers)
+        m["time/step"] = time.perf_counter() - t_step
+
+        # ---- samples
+        if c.log.samples_every and step % c.log.samples_every == 0 and self.logger is not None:
+            recs = []
+            for i, r in enumerate(rollouts[: c.log.num_samples]):
+                v = verdicts[i]
+                recs.append({"prompt": items[r.prompt_index]["prompt"], "completion": r.text, "gold": golds[i],
+                             "reward": float(rew[i]), "correct": bool(v.correct), "status": v.status,
+                             "extracted": getattr(v, "extracted", None), "finish_reason": r.finish_reason,
+                             "tokens": len(r.response_ids), **sample_info.get(i, {})})
+            self.logger.samples(step, recs)
+        return m
+
+    def _update(self, kept: list[Rollout], rew: np.ndarray, correct: np.ndarray, gids: np.ndarray, m: dict[str, Any],
+                timer: Any, sample_info: dict[int, dict[str, Any]], keep_index: np.ndarray) -> None:
+        c, dev = self.cfg, self.device
+        b = build_batch(kept, self.engine.pad_token_id, dev)
+        mask = b.response_mask  # [B, T]
+        R = torch.tensor(rew, dtype=torch.float32, device=dev)  # [B]
+        R01 = torch.tensor(correct, dtype=torch.float32, device=dev)  # [B]
+        group_ids = torch.tensor(gids, dtype=torch.long, device=dev)  # [B]
+        ntok = mask.sum().clamp_min(1)
+
+        with timer("logprob"):
+            old_logp, ent = self._logp_all(self.policy, b, entropy=True)  # [B, T]
+            ref_logp, _ = self._logp_all(self.ref, b)  # [B, T]
+        m["rollout/logprob_gap"] = float(((b.engine_logp - old_logp).abs() * mask).sum() / ntok)
+        m["rollout/logprob_gap_max"] = float(((b.engine_logp - old_logp).abs() * mask).max())
+        m["actor/entropy"] = float((ent * mask).sum() / ntok)
+        log_ratio = (old_logp - ref_logp) * mask  # [B, T] d_t
+        m["actor/kl_ref"] = float(log_ratio.sum() / ntok)  # k1 estimate of KL(pi_old || pi_ref)
+        m["actor/kl_ref_k3"] = float((algos.kl_penalty(old_logp, ref_logp, "k3") * mask).sum() / ntok)
+        if c.algo.kl_in_reward_coef:
+            kl_seq = (algos.kl_penalty(old_logp, ref_logp, c.algo.kl_in_reward_type) * mask).sum(1)  # [B]
+            R = R - c.algo.kl_in_reward_coef * kl_seq
+
+        # ---- advantages
+        name = c.algo.name
+        kw: dict[str, Any] = dict(rewards=R, group_ids=group_ids, response_mask=mask)
+        step_ids = None
+        if name == "prl":
+            with timer("steps"):
+                step_ids = step_ids_for(c.algo.prl.steps, kept, mask)
+            p = c.algo.prl
+            kw.update(log_ratio=log_ratio.detach(), step_ids=step_ids, eta=p.eta, mode=p.mode,
+                      future_from=p.future_from, eps=c.algo.eps)
+        elif name == "grpo":
+            kw.update(eps=c.algo.eps)
+        elif name == "prime":
+            with timer("prm"):
+                kw["token_rewards"] = self._prime(b, ref_logp, R01, m)
+            p = c.algo.prime
+            kw.update(gamma=p.gamma, w_process=p.w_process, w_outcome=p.w_outcome, reward_norm=p.reward_norm,
+                      whiten=p.whiten)
+        with timer("advantage"):
+            adv = algos.get_advantage_fn(name)(**kw).float()  # [B, T]
+        if name == "prl":
+            base = (algos.grpo_scalar_advantages(R, group_ids, eps=c.algo.eps) if c.algo.prl.mode == "orm" else R)
+            future = (base[:, None] * mask - adv) * c.algo.prl.eta  # [B, T] F_{b(s(t))}
+            m["prl/future_kl_mean"] = float((future * mask).sum() / ntok)
+            m["prl/steps_per_response"] = float((step_ids.max(1).values + 1).float().mean())
+        m["adv/mean"] = float((adv * mask).sum() / ntok)
+        m["adv/abs_mean"] = float((adv.abs() * mask).sum() / ntok)
+        first = {int(j): i for i, j in enumerate(keep_index)}
+        for orig, i in first.items():
+            if orig < c.log.num_samples:
+                info: dict[str, Any] = {"advantage_first_token": float(adv[i, 0])}
+                if step_ids is not None:
+                    s = step_ids[i, : int(b.response_lens[i])].cpu().numpy()
+                    ends = [int(kept[i].offsets[j, 1]) for j in range(len(s)) if j == len(s) - 1 or s[j + 1] != s[j]]
+                    info["step_ends"] = ends  # character offsets where each step ends
+                sample_info[orig] = info
+
+        if not _finite(adv):
+            self._bad(m, "non-finite advantages")
+            return
+        with timer("update"):
+            self._ppo(b, old_logp, ref_logp, adv, m)
+
+    def _prime(self, b: Batch, ref_logp: torch.Tensor, R01: torch.Tensor, m: dict[str, Any]) -> torch.Tensor:
+        c, p = self.cfg, self.cfg.algo.prime
+        assert self.prm is not None and self.prm_opt is not None
+        mask = b.response_mask
+        if p.update == "after":
+            prm_logp, _ = self._logp_all(self.prm, b)
+        stats: list[dict[str, float]] = []  # first epoch only: the PRM's accuracy on fresh data
+        for epoch in range(p.epochs):
+            self.prm_opt.zero_grad(set_to_none=True)
+            ok = True
+            for ch in self._chunks(torch.arange(b.B, device=mask.device)):
+                lp, _ = self._logp(self.prm, b, ch, grad=True)
+                loss, mm = algos.prime_prm_loss(lp, ref_logp[ch], R01[ch], mask[ch], beta=p.beta, normalizer=float(b.B))
+                if not _finite(loss):
+                    ok = False
+                    break
+                self._backward(loss)
+                if epoch == 0:
+                    stats.append({**mm, "w": float(len(ch))})
+            gn = torch.nn.utils.clip_grad_norm_(self.prm.parameters(), c.optim.max_grad_norm or float("inf"))
+            if ok and _finite(gn):
+                self.prm_opt.step()
+                m["prm/grad_norm"] = float(gn)
+            else:
+                self.prm_opt.zero_grad(set_to_none=True)
+                m["prm/skipped"] = 1
+                break
+        self.prm_opt.zero_grad(set_to_none=True)
+        if stats:
+            w = sum(s["w"] for s in stats)
+            m["prm/loss"] = sum(s["prm/loss"] * s["w"] for s in stats) / w
+            m["prm/acc"] = sum(s["prm/acc"] * s["w"] for s in stats) / w
+        if p.update == "before":
+            prm_logp, _ = self._logp_all(self.prm, b)
+        q = algos.prime_token_rewards(prm_logp, ref_logp, mask, beta=p.beta)  # [B, T]
+        m["prm/token_reward_mean"] = float((q * mask).sum() / mask.sum().clamp_min(1))
+        return q
+
+    def _bad(self, m: dict[str, Any], why: str) -> None:
+        self.opt.zero_grad(set_to_none=True)
+        self.bad_in_a_row += 1
+        m["train/bad_step"] = 1
+        msg = (f"[prl] step {self.step + 1}: {why}; update skipped "
+               f"({self.bad_in_a_row}/{self.cfg.train.max_bad_steps} in a row)")
+        if self.logger is not None:
+            self.logger.message(msg)
+        else:
+            print(msg, file=sys.stderr)
+        if self.bad_in_a_row >= self.cfg.train.max_bad_steps:
+            raise TrainingAborted(f"aborting: {self.bad_in_a_row} consecutive steps with {why} "
+                                  f"(train.max_bad_steps={self.cfg.train.max_bad_steps}); lower optim.lr or check "
+                                  "the data and model dtype (model.dtype)")
+
+    def _ppo(self, b: Batch, old_logp: torch.Tensor, ref_logp: torch.Tensor, adv: torch.Tensor, m: dict[str, Any]) -> None:
+        c = self.cfg
+        agg = c.loss_agg()
+        mask = b.response_mask
+        B = b.B
+        mini = c.train.mini_batch_size or B
+        gen = torch.Generator().manual_seed(c.train.seed * 7_919 + self.step + 1)
+        use_kl = c.algo.kl_loss_coef > 0
+        if c.model.gradient_checkpointing:
+            self.policy.train()
+        sums: dict[str, float] = {}
+        wsum, gnorms = 0.0, []
+        try:
+            for _ in range(c.train.ppo_epochs):
+                perm = torch.randperm(B, generator=gen) if c.train.shuffle_minibatches else torch.arange(B)
+                perm = perm.to(mask.device)
+                for s in range(0, B, mini):
+                    mb = perm[s:s + mini]
+                    norm = algos.loss_normalizer(mask[mb], agg, max_response_len=c.rollout.max_new_tokens
+                                                 if agg == "seq-mean-token-sum-norm" else None)
+                    self.opt.zero_grad(set_to_none=True)
+                    for ch in self._chunks(mb):
+                        lp, _ = self._logp(self.policy, b, ch, grad=True)
+                        loss, mm = algos.ppo_clip_loss(
+                            lp, old_logp[ch], adv[ch], mask[ch], clip_low=c.algo.clip_low, clip_high=c.algo.clip_high,
+                            dual_clip=c.algo.dual_clip, agg=agg, normalizer=norm,
+                            ref_logp=ref_logp[ch] if use_kl else None, kl_loss_coef=c.algo.kl_loss_coef,
+                            kl_loss_type=c.algo.kl_loss_type)
+                        if not _finite(loss):
+                            self._bad(m, "a non-finite loss")
+                            return
+                        self._backward(loss)
+                        w = float(mask[ch].sum())
+                        wsum += w
+                        for k, v in mm.items():
+                            sums[k] = sums.get(k, 0.0) + v * w
+                        sums["loss"] = sums.get("loss", 0.0) + float(loss.detach()) * norm
+                    gn = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), c.optim.max_grad_norm or float("inf"))
+                    if not _finite(gn):
+                        self._bad(m, "a non-finite gradient norm")
+                        return
+                    gnorms.append(float(gn))
+                    self.opt.step()
+            self.bad_in_a_row = 0
+        finally:
+            self.opt.zero_grad(set_to_none=True)
+            if c.model.gradient_checkpointing:
+                self.policy.eval()
+        for k, v in sums.items():
+            if k != "loss":
+                m[f"actor/{k}"] = v / max(wsum, 1.0)
+        m["actor/grad_norm"] = float(np.mean(gnorms)) if gnorms else 0.0
+        m["actor/optimizer_steps"] = len(gnorms)
+
+    # ------------------------------------------------------------------------------- eval
+    def evaluate(self) -> dict[str, float]:
+        from prl.eval import evaluate
+
+        c = self.cfg
+        if not self.eval_items:
+            return {}
+        t0 = time.perf_counter()
+        metrics, _ = evaluate(self.engine, [it["ids"] for it in self.eval_items], [it["answer"] for it in self.eval_items],
+                              greedy=c.eval.greedy, n=c.eval.n, ks=c.eval.k, temperature=c.eval.temperature,
+                              top_p=c.eval.top_p, max_new_tokens=c.eval.max_new_tokens or c.rollout.max_new_tokens,
+                              grader=c.reward.grader, threads=c.reward.verifier_threads,
+                              seed=c.train.seed * 31 + 17)
+        metrics["time/eval"] = time.perf_counter() - t0
+        return metrics
+
+    # ------------------------------------------------------------------------------- loop
+    def run(self) -> dict[str, Any]:
+        c = self.cfg
+        self.logger = RunLogger(self.out_dir, tensorboard=c.log.tensorboard, progress=c.log.progress,
+                                total_steps=c.train.steps, start_step=self.step, print_every=c.log.every)
+        last: dict[str, Any] = {}
+        try:
+            if self.resume_dir is not None:
+                self.logger.message(f"[prl] resumed from {self.resume_dir} at step {self.step}")
+            if c.eval.at_start and self.step == 0 and self.eval_items:
+                ev = self.evaluate()
+                self.logger.log(0, ev)
+                last.update(ev)
+            while self.step < c.train.steps:
+                m = self.train_step()
+                s = self.step
+                if c.eval.every and s % c.eval.every == 0 and s < c.train.steps and self.eval_items:
+                    ev = self.evaluate()
+                    m.update(ev)
+                    last.update(ev)
+                self.logger.log(s, m)
+                self.logger.progress(s, m)
+                last.update(m)
+                if c.ckpt.every and s % c.ckpt.every == 0 and s < c.train.steps:
+                    self.save()
+            if c.eval.at_end and self.eval_items:
+                ev = self.evaluate()
+                self.logger.log(self.step, {**ev, "eval/final": 1})
+                self.logger.progress(self.step, ev)
+                last.update(ev)
+            if c.ckpt.save_final and self.step > 0:
+                self.save()
+        finally:
+            self.logger.close()
+        if c.log.plot:
+            try:
+                from prl.plot import plot_run
+
+                plot_run(self.out_dir)
+            except Exception as e:  # noqa: BLE001 - a plot must not fail a finished run
+                print(f"[prl] plotting failed: {e}", file=sys.stderr)
+        return last
+
+
+class _NoChat:
+    """Stand-in tokenizer for rendering plain prompts before a tokenizer exists."""
+
+    chat_template = None
