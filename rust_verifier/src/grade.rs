@@ -1,0 +1,291 @@
+//! Grading one (prediction, gold) pair, and many in parallel.
+
+use crate::equiv::{canon, scale_percent, Comparer, Timeout};
+use crate::error::{Limits, VerifyError};
+use crate::extract::{extract_gold, extract_pred};
+use crate::lex::{clean, lex};
+use crate::parse::{Answer, AnswerParser, ParseError, Parsed};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Status {
+    Correct,
+    Wrong,
+    NoAnswer,
+    Unparsable,
+    Timeout,
+}
+
+impl Status {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Status::Correct => "correct",
+            Status::Wrong => "wrong",
+            Status::NoAnswer => "no_answer",
+            Status::Unparsable => "unparsable",
+            Status::Timeout => "timeout",
+        }
+    }
+    pub const ALL: [Status; 5] = [Status::Correct, Status::Wrong, Status::NoAnswer, Status::Unparsable, Status::Timeout];
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    pub status: Status,
+    /// The answer extracted from the prediction (before normalisation).
+    pub extracted: Option<String>,
+    /// The gold answer after extraction and normalisation.
+    pub normalized_gold: Option<String>,
+}
+
+impl Verdict {
+    pub fn correct(&self) -> bool {
+        self.status == Status::Correct
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct GradeOptions {
+    /// Wall-clock budget per item; over it the status is `timeout`.
+    pub budget: Duration,
+    /// Fall back to the last number of the prediction when nothing else is found.
+    pub last_number: bool,
+}
+
+impl Default for GradeOptions {
+    fn default() -> Self {
+        GradeOptions { budget: Duration::from_millis(DEFAULT_BUDGET_MS), last_number: true }
+    }
+}
+
+pub const DEFAULT_BUDGET_MS: u64 = 50;
+
+enum Prep {
+    Ok(Parsed),
+    Fail,
+    Timeout,
+}
+
+fn prepare(s: &str, lim: &Limits) -> Prep {
+    let toks = match lex(s, lim) {
+        Ok(t) => t,
+        Err(e) if e.0 == "timeout" => return Prep::Timeout,
+        Err(_) => return Prep::Fail,
+    };
+    let mut p = AnswerParser::new(lim);
+    match p.parse(toks) {
+        Ok(mut parsed) => {
+            parsed.ans = canon(parsed.ans);
+            Prep::Ok(parsed)
+        }
+        Err(ParseError::Timeout) => Prep::Timeout,
+        Err(ParseError::Syntax(_)) => Prep::Fail,
+    }
+}
+
+fn squash(s: &str) -> String {
+    s.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+/// A multiple-choice letter at the start of a prediction: `(B)`, `B)`, `B:`, `B`, `\text{(B)} 12`.
+fn leading_choice(s: &str) -> Option<char> {
+    let t: String = s.replace("\\text", "").replace("\\textbf", "").replace("\\mathrm", "");
+    let t = t.trim_start_matches(|c: char| c == '{' || c == '(' || c == ' ' || c == '\\' || c == '[');
+    let mut it = t.chars();
+    let c = it.next()?;
+    if !('A'..='E').contains(&c) {
+        return None;
+    }
+    match it.next() {
+        None => Some(c),
+        Some(n) if !n.is_ascii_alphanumeric() => Some(c),
+        _ => None,
+    }
+}
+
+fn compare(g: &Parsed, p: &Parsed, lim: &Limits) -> Result<bool, Timeout> {
+    let cmp = Comparer { lim };
+    if cmp.eq(&g.ans, &p.ans)? {
+        return Ok(true);
+    }
+    // 50% vs 0.5: a percent side may also be read divided by 100
+    if p.percent && !g.percent {
+        if let Some(ps) = scale_percent(&p.ans) {
+            return cmp.eq(&g.ans, &ps);
+        }
+    }
+    if g.percent && !p.percent {
+        if let Some(gs) = scale_percent(&g.ans) {
+            return cmp.eq(&gs, &p.ans);
+        }
+    }
+    Ok(false)
+}
+
+fn grade_inner(pred: &str, gold: &str, opts: &GradeOptions) -> Verdict {
+    let lim = Limits::with_budget(opts.budget);
+    let gold_ans = extract_gold(gold);
+    let normalized_gold = gold_ans.map(clean);
+    let extracted = extract_pred(pred, opts.last_number);
+    let mk = |status: Status, ext: Option<&str>| Verdict {
+        status,
+        extracted: ext.map(|s| s.to_string()),
+        normalized_gold: normalized_gold.clone(),
+    };
+    let ext = match extracted {
+        None => return mk(Status::NoAnswer, None),
+        Some(e) => e,
+    };
+    let ng = match &normalized_gold {
+        Some(g) if !g.is_empty() => g.clone(),
+        _ => return mk(Status::Unparsable, Some(ext)),
+    };
+    let cp = clean(ext);
+    if squash(&cp) == squash(&ng) {
+        return mk(Status::Correct, Some(ext));
+    }
+    let g = match prepare(&ng, &lim) {
+        Prep::Ok(g) => g,
+        Prep::Timeout => return mk(Status::Timeout, Some(ext)),
+        Prep::Fail => return mk(Status::Unparsable, Some(ext)),
+    };
+    if let Answer::Choice(c) = g.ans {
+        let ok = leading_choice(&cp) == Some(c);
+        return mk(if ok { Status::Correct } else { Status::Wrong }, Some(ext));
+    }
+    let p = match prepare(&cp, &lim) {
+        Prep::Ok(p) => p,
+        Prep::Timeout => return mk(Status::Timeout, Some(ext)),
+        Prep::Fail => return mk(Status::Unparsable, Some(ext)),
+    };
+    match compare(&g, &p, &lim) {
+        Ok(true) => mk(Status::Correct, Some(ext)),
+        Ok(false) => mk(Status::Wrong, Some(ext)),
+        Err(Timeout) => mk(Status::Timeout, Some(ext)),
+    }
+}
+
+/// Grade one pair. Never panics: an internal panic becomes status `unparsable`.
+pub fn grade_one(pred: &str, gold: &str, opts: &GradeOptions) -> Verdict {
+    match catch_unwind(AssertUnwindSafe(|| grade_inner(pred, gold, opts))) {
+        Ok(v) => v,
+        Err(_) => Verdict { status: Status::Unparsable, extracted: None, normalized_gold: None },
+    }
+}
+
+/// Grade many pairs on `threads` threads (None: `PRL_VERIFY_THREADS` or all cores).
+pub fn grade_many<S: AsRef<str> + Sync, T: AsRef<str> + Sync>(
+    preds: &[S],
+    golds: &[T],
+    opts: &GradeOptions,
+    threads: Option<usize>,
+) -> Result<Vec<Verdict>, VerifyError> {
+    if preds.len() != golds.len() {
+        return Err(VerifyError::LengthMismatch {
+            what: "preds and golds".into(),
+            left: preds.len(),
+            right: golds.len(),
+        });
+    }
+    crate::parallel::map_indexed(preds.len(), threads, |i| grade_one(preds[i].as_ref(), golds[i].as_ref(), opts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn st(pred: &str, gold: &str) -> Status {
+        grade_one(pred, gold, &GradeOptions::default()).status
+    }
+
+    #[track_caller]
+    fn ok(pred: &str, gold: &str) {
+        let v = grade_one(pred, gold, &GradeOptions::default());
+        assert_eq!(v.status, Status::Correct, "pred={pred:?} gold={gold:?} -> {v:?}");
+    }
+    #[track_caller]
+    fn bad(pred: &str, gold: &str) {
+        let v = grade_one(pred, gold, &GradeOptions::default());
+        assert_eq!(v.status, Status::Wrong, "pred={pred:?} gold={gold:?} -> {v:?}");
+    }
+
+    #[test]
+    fn basics() {
+        ok("so the answer is \\boxed{18}.", "18");
+        ok("\\boxed{\\frac12}", "\\frac{1}{2}");
+        ok("\\boxed{0.5}", "\\dfrac{1}{2}");
+        ok("#### 72", "Natalia sold 48/2 = 24 clips.\n#### 72");
+        bad("\\boxed{17}", "18");
+        assert_eq!(st("I don't know", "18"), Status::NoAnswer);
+        ok("The final answer is $\\sqrt{8}$.", "2\\sqrt{2}");
+        ok("\\boxed{1,000}", "1000");
+        ok("\\boxed{\\$18.90}", "18.9");
+    }
+
+    #[test]
+    fn exactness() {
+        bad("\\boxed{\\frac{1}{2^{99}}}", "\\frac{1}{2^{98}}");
+        ok("\\boxed{\\frac{1}{2^{99}}}", "2^{-99}");
+        bad("\\boxed{123456789012345678901234567891}", "123456789012345678901234567890");
+        ok("\\boxed{123456789012345678901234567890}", "123456789012345678901234567890.0");
+        bad("\\boxed{3.14159}", "\\pi");
+    }
+
+    #[test]
+    fn structures() {
+        ok("\\boxed{(1, 2)}", "(1,2)");
+        bad("\\boxed{(2, 1)}", "(1,2)");
+        ok("\\boxed{\\{2, 1\\}}", "\\{1,2\\}");
+        ok("\\boxed{3, 1, 2}", "1, 2, 3");
+        ok("\\boxed{[1, 2)}", "[1,2)");
+        bad("\\boxed{(1, 2]}", "[1,2)");
+        ok("\\boxed{(-\\infty, 0) \\cup (1, \\infty)}", "(1,\\infty)\\cup(-\\infty,0)");
+        ok("\\boxed{\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}}", "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}");
+        bad("\\boxed{\\begin{pmatrix} 1 & 2 \\\\ 4 & 3 \\end{pmatrix}}", "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}");
+        ok("\\boxed{x=3}", "3");
+        ok("\\boxed{3}", "x = 3");
+        ok("\\boxed{y = 1 + 2x}", "y=2x+1");
+        ok("\\boxed{2x - y + 1 = 0}", "y=2x+1");
+        ok("\\boxed{x < 3}", "(-\\infty, 3)");
+        ok("\\boxed{x \\ge 2}", "[2,\\infty)");
+        ok("\\boxed{1 \\pm \\sqrt{2}}", "1+\\sqrt2, 1-\\sqrt2");
+        ok("\\boxed{(C)}", "\\text{(C)}");
+        ok("\\boxed{\\text{(C) } 12}", "C");
+        bad("\\boxed{B}", "C");
+    }
+
+    #[test]
+    fn numbers_and_units() {
+        ok("\\boxed{50\\%}", "50");
+        ok("\\boxed{50\\%}", "0.5");
+        ok("\\boxed{30^\\circ}", "30");
+        ok("\\boxed{5 \\text{ cm}^2}", "5");
+        ok("\\boxed{3+4i}", "4i+3");
+        bad("\\boxed{3-4i}", "4i+3");
+        ok("\\boxed{x^2+2x+1}", "(x+1)^2");
+        bad("\\boxed{x^2+2x+2}", "(x+1)^2");
+        ok("\\boxed{\\text{Monday}}", "\\text{monday}");
+        bad("\\boxed{\\text{Tuesday}}", "\\text{Monday}");
+        ok("\\boxed{e^{i\\pi}}", "-1");
+        ok("\\boxed{\\log_2 8}", "3");
+        ok("\\boxed{0.\\overline{3}}", "\\frac13");
+        ok("\\boxed{\\binom{5}{2}}", "10");
+        ok("\\boxed{5!}", "120");
+        ok("\\boxed{\\sqrt[3]{-8}}", "-2");
+    }
+
+    #[test]
+    fn never_hangs() {
+        let tower = format!("\\boxed{{{}}}", "2^{".repeat(60) + "2" + &"}".repeat(60));
+        let nested = format!("\\boxed{{{}1{}}}", "(".repeat(10_000), ")".repeat(10_000));
+        let big = "x".repeat(1_000_000) + "\\boxed{3}";
+        let huge_pow = "\\boxed{10^{10^{10}}}".to_string();
+        for p in [tower.as_str(), nested.as_str(), big.as_str(), huge_pow.as_str(), "\\boxed{\\frac{", "", "ß∂ƒ©", "\\boxed{}}}{{"] {
+            let t = std::time::Instant::now();
+            let v = grade_one(p, "3", &GradeOptions::default());
+            assert!(t.elapsed().as_millis() < 100, "{:?}... took {:?}", &p[..p.len().min(30)], t.elapsed());
+            let _ = v.status;
+        }
+    }
+}

@@ -1,0 +1,496 @@
+//! Normalisation of an answer string and its lexing into tokens.
+//!
+//! String level ([`clean`]): math delimiters, spacing macros, `\left`/`\right`, `\dfrac`/`\tfrac`,
+//! degree signs, currency, `{,}` thousands separators, unicode math symbols, trailing dots.
+//! Token level ([`lex`]): numbers (with `1,234,567` thousands groups), letters, commands, brackets,
+//! operators, relations; `\text{..}`-like wrappers are opened, and words (runs of 3+ letters, or
+//! known unit / connective words) become [`Tok::Word`].
+
+use crate::error::Limits;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RelOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Tok {
+    Num(String),
+    Ident(String),
+    Cmd(String),
+    Word(String),
+    LBrace,
+    RBrace,
+    LParen,
+    RParen,
+    LBrack,
+    RBrack,
+    LSet,
+    RSet,
+    LAngle,
+    RAngle,
+    Pipe,
+    Plus,
+    Minus,
+    PlusMinus,
+    Star,
+    Slash,
+    Caret,
+    Underscore,
+    Bang,
+    Comma,
+    Rel(RelOp),
+    Cup,
+    In,
+    Amp,
+    RowSep,
+    Begin(String),
+    End(String),
+    Percent,
+    Infty,
+    Dots,
+    Colon,
+}
+
+#[derive(Debug)]
+pub struct LexError(pub String);
+
+const SPACING: &[&str] = &[
+    "\\left", "\\right", "\\bigl", "\\bigr", "\\Bigl", "\\Bigr", "\\biggl", "\\biggr", "\\Biggl", "\\Biggr",
+    "\\big", "\\Big", "\\bigg", "\\Bigg", "\\displaystyle", "\\textstyle", "\\scriptstyle", "\\limits",
+    "\\quad", "\\qquad", "\\!", "\\,", "\\;", "\\:", "\\>", "\\ ", "\\middle",
+];
+
+/// Words that are units (dropped after a number) or currency.
+pub const UNITS: &[&str] = &[
+    "units", "unit", "sq", "square", "cubic", "cm", "mm", "km", "m", "meter", "meters", "metre", "metres",
+    "centimeter", "centimeters", "kilometer", "kilometers", "millimeter", "millimeters", "inch", "inches",
+    "in", "ft", "foot", "feet", "yard", "yards", "yd", "mile", "miles", "mi", "mph", "kph", "kmh",
+    "g", "kg", "gram", "grams", "kilogram", "kilograms", "lb", "lbs", "pound", "pounds", "oz", "ounce",
+    "ounces", "ton", "tons", "l", "ml", "liter", "liters", "litre", "litres", "gallon", "gallons",
+    "cup", "cups", "s", "sec", "second", "seconds", "min", "mins", "minute", "minutes", "h", "hr", "hrs",
+    "hour", "hours", "day", "days", "week", "weeks", "month", "months", "year", "years", "yr", "yrs",
+    "dollar", "dollars", "cent", "cents", "usd", "euro", "euros", "people", "person", "students",
+    "times", "degree", "degrees", "deg", "radian", "radians", "rad", "percent", "points", "point",
+    "items", "pieces", "cents.", "cm2", "cm3", "m2", "m3", "ft2", "sqft", "pages", "page", "books",
+    "apples", "cookies", "eggs", "marbles", "boxes", "bottles", "cars", "kids", "children", "hours.",
+    "ways", "way", "th", "st", "nd", "rd",
+];
+
+pub fn is_unit(w: &str) -> bool {
+    let l = w.to_ascii_lowercase();
+    UNITS.contains(&l.as_str())
+}
+
+const FUNCS: &[&str] = &[
+    "sin", "cos", "tan", "cot", "sec", "csc", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "exp",
+    "ln", "log", "sqrt", "pi",
+];
+
+/// Replace the first pattern at every position, left to right, in one pass.
+fn replace_all(s: &str, pats: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    let b = s.as_bytes();
+    'outer: while i < s.len() {
+        for (p, r) in pats {
+            if b[i..].starts_with(p.as_bytes()) {
+                // do not cut a longer command: `\left` inside `\leftarrow`
+                let plen = p.len();
+                let last = p.as_bytes()[plen - 1];
+                if p.starts_with('\\') && last.is_ascii_alphabetic() && i + plen < s.len() && b[i + plen].is_ascii_alphabetic()
+                {
+                    continue;
+                }
+                out.push_str(r);
+                i += plen;
+                continue 'outer;
+            }
+        }
+        let ch = s[i..].chars().next().unwrap();
+        out.push(ch);
+        i += ch.len_utf8();
+    }
+    out
+}
+
+/// String-level clean-up of an extracted answer. The result is what `normalized_gold` reports.
+pub fn clean(s: &str) -> String {
+    let mut t = s.trim().to_string();
+    // math delimiters around the whole answer
+    loop {
+        let before = t.len();
+        for (open, close) in [("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")] {
+            if t.len() >= open.len() + close.len() && t.starts_with(open) && t.ends_with(close) {
+                t = t[open.len()..t.len() - close.len()].trim().to_string();
+            }
+        }
+        if t.len() == before {
+            break;
+        }
+    }
+    let mut pats: Vec<(&str, &str)> = vec![
+        ("\\\\", "\\\\"), // a row separator stays whole (not `\` + `\ `)
+        ("^{\\circ}", ""), ("^\\circ", ""), ("^{\\degree}", ""), ("^\\degree", ""), ("\\degree", ""), ("\\circ", ""),
+        ("°", ""), ("{,}", ""), ("\\dfrac", "\\frac"), ("\\tfrac", "\\frac"), ("\\cfrac", "\\frac"),
+        ("\\dbinom", "\\binom"), ("\\tbinom", "\\binom"), ("\\$", ""), ("$", ""), ("\\%", "%"),
+        ("−", "-"), ("–", "-"), ("—", "-"), ("×", "*"), ("·", "*"), ("⋅", "*"), ("÷", "/"), ("π", "\\pi "),
+        ("√", "\\sqrt"), ("≤", "\\le "), ("≥", "\\ge "), ("≠", "\\ne "), ("∞", "\\infty "), ("∪", "\\cup "),
+        ("±", "\\pm "), ("∈", "\\in "), ("\\lvert", "|"), ("\\rvert", "|"), ("\\vert", "|"), ("\\mid", "|"),
+        ("\\lbrace", "\\{"), ("\\rbrace", "\\}"), ("\\emptyset", "\\{\\}"), ("\\varnothing", "\\{\\}"),
+        ("\\dots", "\\ldots"), ("\\cdots", "\\ldots"), ("\\dotsc", "\\ldots"), ("\\dotsb", "\\ldots"),
+    ];
+    for sp in SPACING {
+        pats.push((sp, " "));
+    }
+    t = replace_all(&t, &pats);
+    // `~` is a non-breaking space in LaTeX
+    t = t.replace('~', " ");
+    let mut t = t.trim().to_string();
+    // trailing sentence punctuation
+    while t.ends_with('.') && !t.ends_with("..") || t.ends_with(';') {
+        t.pop();
+        t = t.trim_end().to_string();
+    }
+    // a trailing `\\` or `\` (line break)
+    while t.ends_with("\\\\") {
+        t.truncate(t.len() - 2);
+        t = t.trim_end().to_string();
+    }
+    t
+}
+
+/// Commands whose braced argument is text: opened, and their words kept as words.
+const TEXT_WRAPPERS: &[&str] = &[
+    "text", "textbf", "textit", "textrm", "textsf", "texttt", "mathrm", "mathbf", "mathit", "mathsf", "mbox",
+    "hbox", "operatorname", "mathbb", "mathcal", "emph", "textnormal", "boxed", "fbox", "bf", "rm", "it",
+];
+
+const MAX_TOKENS: usize = 4_000;
+
+pub fn lex(s: &str, lim: &Limits) -> Result<Vec<Tok>, LexError> {
+    let mut out = Vec::new();
+    lex_into(s, &mut out, false, lim, 0)?;
+    Ok(out)
+}
+
+fn lex_into(s: &str, out: &mut Vec<Tok>, in_text: bool, lim: &Limits, depth: usize) -> Result<(), LexError> {
+    if depth > 32 {
+        return Err(LexError("text wrappers nested too deeply".into()));
+    }
+    let b = s.as_bytes();
+    let n = b.len();
+    let mut i = 0;
+    while i < n {
+        if out.len() > MAX_TOKENS {
+            return Err(LexError("answer too long".into()));
+        }
+        if out.len() % 256 == 0 && lim.expired() {
+            return Err(LexError("timeout".into()));
+        }
+        let c = b[i];
+        match c {
+            b' ' | b'\t' | b'\n' | b'\r' => {
+                i += 1;
+            }
+            b'0'..=b'9' | b'.' => {
+                let start = i;
+                let mut j = i;
+                loop {
+                    while j < n && b[j].is_ascii_digit() {
+                        j += 1;
+                    }
+                    // thousands group: `,ddd` not followed by a digit, after 1-3 leading digits
+                    if j + 4 <= n
+                        && b[j] == b','
+                        && b[j + 1..j + 4].iter().all(|x| x.is_ascii_digit())
+                        && (j + 4 == n || !b[j + 4].is_ascii_digit())
+                        && group_ok(&s[start..j])
+                    {
+                        j += 4;
+                        continue;
+                    }
+                    break;
+                }
+                if j < n && b[j] == b'.' {
+                    if j + 1 < n && b[j + 1].is_ascii_digit() {
+                        j += 1;
+                        while j < n && b[j].is_ascii_digit() {
+                            j += 1;
+                        }
+                    } else if j + 2 < n && b[j + 1] == b'.' && b[j + 2] == b'.' {
+                        // "1..." - leave the dots
+                    } else {
+                        j += 1; // "5." trailing dot
+                    }
+                }
+                let lit: String = s[start..j].chars().filter(|ch| *ch != ',').collect();
+                let lit = lit.trim_end_matches('.').to_string();
+                if lit.is_empty() {
+                    // lone dots: "..." is an ellipsis, a single "." is punctuation
+                    if s[start..].starts_with("...") {
+                        out.push(Tok::Dots);
+                        i = start + 3;
+                    } else {
+                        i = start + 1;
+                    }
+                    continue;
+                }
+                out.push(Tok::Num(lit));
+                i = j;
+            }
+            b'a'..=b'z' | b'A'..=b'Z' => {
+                let start = i;
+                let mut j = i;
+                while j < n && b[j].is_ascii_alphabetic() {
+                    j += 1;
+                }
+                let w = &s[start..j];
+                let lw = w.to_ascii_lowercase();
+                if w.len() == 1 {
+                    out.push(Tok::Ident(w.to_string()));
+                } else if !in_text && FUNCS.contains(&lw.as_str()) {
+                    out.push(Tok::Cmd(lw));
+                } else if lw == "infinity" || lw == "inf" || lw == "infty" {
+                    out.push(Tok::Infty);
+                } else if in_text || w.len() >= 3 || is_unit(w) || lw == "or" {
+                    out.push(Tok::Word(w.to_string()));
+                } else {
+                    for ch in w.chars() {
+                        out.push(Tok::Ident(ch.to_string()));
+                    }
+                }
+                i = j;
+            }
+            b'\\' => {
+                if i + 1 >= n {
+                    i += 1;
+                    continue;
+                }
+                let nc = b[i + 1];
+                if nc.is_ascii_alphabetic() {
+                    let mut j = i + 1;
+                    while j < n && b[j].is_ascii_alphabetic() {
+                        j += 1;
+                    }
+                    let name = &s[i + 1..j];
+                    i = j;
+                    if TEXT_WRAPPERS.contains(&name) {
+                        // skip spaces, read a braced argument (or nothing)
+                        let mut k = i;
+                        while k < n && b[k] == b' ' {
+                            k += 1;
+                        }
+                        if k < n && b[k] == b'{' {
+                            let end = match_brace(b, k).ok_or_else(|| LexError(format!("unbalanced braces after \\{}", name)))?;
+                            let inner = &s[k + 1..end];
+                            let text_mode = name.starts_with("text") || name == "mbox" || name == "hbox" || name == "emph";
+                            let is_op = name == "operatorname";
+                            if is_op {
+                                out.push(Tok::Cmd(inner.trim().to_string()));
+                            } else {
+                                lex_into(inner, out, text_mode, lim, depth + 1)?;
+                            }
+                            i = end + 1;
+                        }
+                        continue;
+                    }
+                    if name == "begin" || name == "end" {
+                        let mut k = i;
+                        while k < n && b[k] == b' ' {
+                            k += 1;
+                        }
+                        let mut env = String::new();
+                        if k < n && b[k] == b'{' {
+                            if let Some(end) = match_brace(b, k) {
+                                env = s[k + 1..end].trim().to_string();
+                                i = end + 1;
+                            }
+                        }
+                        // array column spec: \begin{array}{cc}
+                        if name == "begin" && env == "array" {
+                            let mut k = i;
+                            while k < n && b[k] == b' ' {
+                                k += 1;
+                            }
+                            if k < n && b[k] == b'{' {
+                                if let Some(end) = match_brace(b, k) {
+                                    i = end + 1;
+                                }
+                            }
+                        }
+                        out.push(if name == "begin" { Tok::Begin(env) } else { Tok::End(env) });
+                        continue;
+                    }
+                    let tok = match name {
+                        "cdot" | "times" | "ast" => Tok::Star,
+                        "div" => Tok::Slash,
+                        "pm" | "mp" => Tok::PlusMinus,
+                        "le" | "leq" | "leqslant" | "leqq" => Tok::Rel(RelOp::Le),
+                        "ge" | "geq" | "geqslant" | "geqq" => Tok::Rel(RelOp::Ge),
+                        "lt" => Tok::Rel(RelOp::Lt),
+                        "gt" => Tok::Rel(RelOp::Gt),
+                        "ne" | "neq" => Tok::Rel(RelOp::Ne),
+                        "cup" => Tok::Cup,
+                        "in" => Tok::In,
+                        "infty" | "infin" => Tok::Infty,
+                        "langle" => Tok::LAngle,
+                        "rangle" => Tok::RAngle,
+                        "ldots" => Tok::Dots,
+                        "colon" => Tok::Colon,
+                        "approx" | "equiv" | "cong" => Tok::Rel(RelOp::Eq),
+                        "and" => Tok::Comma,
+                        _ => Tok::Cmd(name.to_string()),
+                    };
+                    out.push(tok);
+                } else {
+                    i += 2;
+                    match nc {
+                        b'{' => out.push(Tok::LSet),
+                        b'}' => out.push(Tok::RSet),
+                        b'\\' => out.push(Tok::RowSep),
+                        b'%' => out.push(Tok::Percent),
+                        b'|' => out.push(Tok::Pipe),
+                        _ => {} // spacing like `\,` or an escaped char we drop
+                    }
+                }
+            }
+            _ => {
+                i += 1;
+                let t = match c {
+                    b'{' => Some(Tok::LBrace),
+                    b'}' => Some(Tok::RBrace),
+                    b'(' => Some(Tok::LParen),
+                    b')' => Some(Tok::RParen),
+                    b'[' => Some(Tok::LBrack),
+                    b']' => Some(Tok::RBrack),
+                    b'|' => Some(Tok::Pipe),
+                    b'+' => Some(Tok::Plus),
+                    b'-' => Some(Tok::Minus),
+                    b'*' => Some(Tok::Star),
+                    b'/' => Some(Tok::Slash),
+                    b'^' => Some(Tok::Caret),
+                    b'_' => Some(Tok::Underscore),
+                    b'!' => {
+                        if i < n && b[i] == b'=' {
+                            i += 1;
+                            Some(Tok::Rel(RelOp::Ne))
+                        } else {
+                            Some(Tok::Bang)
+                        }
+                    }
+                    b',' => Some(Tok::Comma),
+                    b';' => Some(Tok::Comma),
+                    b'&' => Some(Tok::Amp),
+                    b'%' => Some(Tok::Percent),
+                    b':' => Some(Tok::Colon),
+                    b'\'' => None,
+                    b'=' => {
+                        if i < n && b[i] == b'=' {
+                            i += 1;
+                        }
+                        Some(Tok::Rel(RelOp::Eq))
+                    }
+                    b'<' => {
+                        if i < n && b[i] == b'=' {
+                            i += 1;
+                            Some(Tok::Rel(RelOp::Le))
+                        } else {
+                            Some(Tok::Rel(RelOp::Lt))
+                        }
+                    }
+                    b'>' => {
+                        if i < n && b[i] == b'=' {
+                            i += 1;
+                            Some(Tok::Rel(RelOp::Ge))
+                        } else {
+                            Some(Tok::Rel(RelOp::Gt))
+                        }
+                    }
+                    _ => {
+                        if c >= 0x80 {
+                            // a non-ASCII character: greek letters become identifiers, others are text
+                            let ch = s[i - 1..].chars().next().unwrap();
+                            i = i - 1 + ch.len_utf8();
+                            if ch.is_alphabetic() {
+                                if in_text {
+                                    out.push(Tok::Word(ch.to_string()));
+                                } else {
+                                    out.push(Tok::Ident(ch.to_string()));
+                                }
+                            } else {
+                                out.push(Tok::Word(ch.to_string()));
+                            }
+                        }
+                        None
+                    }
+                };
+                if let Some(t) = t {
+                    out.push(t);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A thousands-grouped number has 1-3 digits before its first comma (and no leading zero).
+fn group_ok(prefix: &str) -> bool {
+    let first: &str = prefix.split(',').next().unwrap_or("");
+    !first.is_empty() && first.len() <= 3 && !(first.len() > 1 && first.starts_with('0'))
+}
+
+/// Index of the `}` matching the `{` at `open`, skipping escaped braces.
+pub fn match_brace(b: &[u8], open: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut i = open;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => {
+                i += 2;
+                continue;
+            }
+            b'{' => depth += 1,
+            b'}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toks(s: &str) -> Vec<Tok> {
+        lex(&clean(s), &Limits::unbounded()).unwrap()
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(toks("1,234,567"), vec![Tok::Num("1234567".into())]);
+        assert_eq!(toks("1,2"), vec![Tok::Num("1".into()), Tok::Comma, Tok::Num("2".into())]);
+        assert_eq!(toks("1{,}000"), vec![Tok::Num("1000".into())]);
+        assert_eq!(toks("5."), vec![Tok::Num("5".into())]);
+        assert_eq!(toks("\\$18.90"), vec![Tok::Num("18.90".into())]);
+        assert_eq!(toks("30^\\circ"), vec![Tok::Num("30".into())]);
+    }
+
+    #[test]
+    fn text() {
+        assert_eq!(toks("\\text{Monday}"), vec![Tok::Word("Monday".into())]);
+        assert_eq!(toks("5\\text{ cm}"), vec![Tok::Num("5".into()), Tok::Word("cm".into())]);
+        assert_eq!(toks("\\left( 1, 2 \\right)").len(), 5);
+    }
+}
