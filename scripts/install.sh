@@ -39,5 +39,15 @@ if [ -f "$ROOT/rust_verifier/pyproject.toml" ]; then
 fi
 
 log "prl-rl with the C++/CUDA op (scikit-build-core, CMake)"
-$PIP --no-build-isolation --no-deps -e "$ROOT"
+# CMakeLists.txt takes torch's include/library paths from the installed torch and nvcc from the
+# cuda-toolkit wheels in site-packages/nvidia/cu13 (or CUDA_HOME / CUDACXX / PATH), so no system CUDA
+# toolkit is needed; PRL_NO_CUDA=1 builds the CPU kernel only. The build dir build/<wheel tag> is
+# kept, so --reinstall-package (uv would otherwise skip an unchanged editable) rebuilds incrementally.
+$PIP --no-build-isolation --no-deps --reinstall-package prl-rl -e "$ROOT"
+"$VENV/bin/python" - <<'PY' >&2
+import prl.ops as o
+if not o.is_compiled():
+    raise SystemExit(f"[install] error: the compiled op prl._C did not load: {o.load_error()}")
+print("[install] prl._C loaded: torch.ops.prl.segmented_future_kl (CPU" + (", CUDA)" if o.cuda_compiled() else "; CUDA kernel not built)"))
+PY
 "$VENV/bin/python" -c "import prl; print('[install] prl', prl.__version__, 'ready in', '$VENV')" >&2
