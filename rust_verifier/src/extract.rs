@@ -179,6 +179,19 @@ fn cap(s: &str) -> &str {
     &s[..k]
 }
 
+/// Boxed, "final answer is", `####`: the explicit answer markers of a generation.
+pub fn extract_marked(s: &str) -> Option<&str> {
+    if let Some(x) = last_boxed(s) {
+        if !x.trim().is_empty() {
+            return Some(cap(x.trim()));
+        }
+    }
+    if let Some(x) = after_final_answer(s) {
+        return Some(cap(x));
+    }
+    after_hashes(s).map(cap)
+}
+
 pub fn extract_pred(s: &str, fallback_last_number: bool) -> Option<&str> {
     if let Some(x) = last_boxed(s) {
         if !x.trim().is_empty() {

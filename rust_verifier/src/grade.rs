@@ -2,7 +2,7 @@
 
 use crate::equiv::{canon, scale_percent, Comparer, Timeout};
 use crate::error::{Limits, VerifyError};
-use crate::extract::{extract_gold, extract_pred};
+use crate::extract::{extract_gold, extract_marked, last_number};
 use crate::lex::{clean, lex};
 use crate::parse::{Answer, AnswerParser, ParseError, Parsed};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -51,15 +51,20 @@ pub struct GradeOptions {
     pub budget: Duration,
     /// Fall back to the last number of the prediction when nothing else is found.
     pub last_number: bool,
+    /// Accept equal normalised strings without parsing (on by default; tests turn it off to
+    /// exercise the parser and the equivalence on real data).
+    pub literal_shortcut: bool,
 }
 
 impl Default for GradeOptions {
     fn default() -> Self {
-        GradeOptions { budget: Duration::from_millis(DEFAULT_BUDGET_MS), last_number: true }
+        GradeOptions { budget: Duration::from_millis(DEFAULT_BUDGET_MS), last_number: true, literal_shortcut: true }
     }
 }
 
 pub const DEFAULT_BUDGET_MS: u64 = 50;
+/// A prediction without answer markers is taken whole when it is at most this long and parses.
+pub const BARE_ANSWER_CHARS: usize = 200;
 
 enum Prep {
     Ok(Parsed),
@@ -127,7 +132,24 @@ fn grade_inner(pred: &str, gold: &str, opts: &GradeOptions) -> Verdict {
     let lim = Limits::with_budget(opts.budget);
     let gold_ans = extract_gold(gold);
     let normalized_gold = gold_ans.map(clean);
-    let extracted = extract_pred(pred, opts.last_number);
+    let extracted = extract_marked(pred).or_else(|| {
+        // a bare answer ("\\frac{14}{3}", "x = 2", "Monday"): short, one line, and parses
+        let t = pred.trim();
+        let bare = !t.is_empty()
+            && t.len() <= BARE_ANSWER_CHARS
+            && !t.contains('\n')
+            && match prepare(&clean(t), &lim) {
+                Prep::Ok(p) => !matches!(p.ans, Answer::Text(_)) || !t.contains(' '),
+                _ => false,
+            };
+        if bare {
+            Some(t)
+        } else if opts.last_number {
+            last_number(pred)
+        } else {
+            None
+        }
+    });
     let mk = |status: Status, ext: Option<&str>| Verdict {
         status,
         extracted: ext.map(|s| s.to_string()),
@@ -142,7 +164,7 @@ fn grade_inner(pred: &str, gold: &str, opts: &GradeOptions) -> Verdict {
         _ => return mk(Status::Unparsable, Some(ext)),
     };
     let cp = clean(ext);
-    if squash(&cp) == squash(&ng) {
+    if opts.literal_shortcut && squash(&cp) == squash(&ng) {
         return mk(Status::Correct, Some(ext));
     }
     let g = match prepare(&ng, &lim) {
@@ -221,6 +243,14 @@ mod tests {
         ok("The final answer is $\\sqrt{8}$.", "2\\sqrt{2}");
         ok("\\boxed{1,000}", "1000");
         ok("\\boxed{\\$18.90}", "18.9");
+        ok("\\frac{14}{3}", "\\dfrac{14}{3}");
+        ok("x = 2", "2");
+        ok("Monday", "\\text{Monday}");
+        ok("1\\frac{4}{5}", "\\frac95");
+        ok("-2\\frac12", "-2.5");
+        ok("137 \\frac{1}{2}", "137.5");
+        ok("2\\frac{x}{3}", "\\frac{2x}{3}");
+        bad("the answer might be 7 or so", "8");
     }
 
     #[test]

@@ -136,6 +136,7 @@ pub fn clean(s: &str) -> String {
     }
     let mut pats: Vec<(&str, &str)> = vec![
         ("\\\\", "\\\\"), // a row separator stays whole (not `\` + `\ `)
+        (",\\! ", ","), (",\\!", ","), // `10,\!080`: a thousands separator
         ("^{\\circ}", ""), ("^\\circ", ""), ("^{\\degree}", ""), ("^\\degree", ""), ("\\degree", ""), ("\\circ", ""),
         ("°", ""), ("{,}", ""), ("\\dfrac", "\\frac"), ("\\tfrac", "\\frac"), ("\\cfrac", "\\frac"),
         ("\\dbinom", "\\binom"), ("\\tbinom", "\\binom"), ("\\$", ""), ("$", ""), ("\\%", "%"),

@@ -17,7 +17,7 @@ use num_traits::{One, Signed, ToPrimitive, Zero};
 /// Largest numerator / denominator (in bits) an exact result may have.
 pub const MAX_BITS: u64 = 20_000;
 /// Largest n for which n! is computed exactly.
-pub const MAX_FACTORIAL: u64 = 1_000;
+pub const MAX_FACTORIAL: u64 = 5_000;
 /// Largest root index taken exactly (`\sqrt[q]{x}`, `x^{p/q}`).
 const MAX_ROOT: u64 = 64;
 
@@ -136,7 +136,14 @@ impl Num {
                     rat(a / b)
                 }
             }
-            _ => Num::Cx(self.to_c() / o.to_c()),
+            _ => {
+                let (a, b) = (self.to_c(), o.to_c());
+                if a.im == 0.0 && b.im == 0.0 {
+                    Num::real(a.re / b.re) // keeps 1/inf = 0 (complex division gives NaN)
+                } else {
+                    Num::Cx(a / b)
+                }
+            }
         })
     }
     pub fn neg(&self) -> Num {
@@ -215,6 +222,9 @@ impl Num {
                 let mut acc = BigInt::one();
                 for k in 2..=n {
                     acc *= k;
+                    if acc.bits() > MAX_BITS {
+                        return Ok(Num::real(f64::INFINITY));
+                    }
                 }
                 Ok(Num::Rat(BigRational::from_integer(acc)))
             }

@@ -312,6 +312,15 @@ impl<'l> AnswerParser<'l> {
             }
             return Ok(Answer::Union(items));
         }
+        // a ratio `3:1` is an ordered pair
+        let ratio = split_top(toks, |t| *t == Tok::Colon);
+        if ratio.len() > 1 && ratio.iter().all(|p| !p.is_empty()) {
+            let mut items = Vec::new();
+            for p in ratio {
+                items.push(Answer::Expr(self.expr(p, depth + 1)?));
+            }
+            return Ok(Answer::Tuple(items, false));
+        }
         let rels = split_top(toks, |t| matches!(t, Tok::Rel(_)));
         if rels.len() > 1 {
             let mut ops = Vec::new();
@@ -535,7 +544,27 @@ impl<'l> ExprParser<'l> {
 
     fn term(&mut self) -> PResult<Expr> {
         self.enter()?;
+        let start = self.pos;
         let mut acc = self.unary()?;
+        // mixed number: an integer literal directly followed by \frac of two integer literals
+        // (`1\frac{4}{5}` = 9/5, `-2\frac12` = -5/2), the MATH convention
+        if self.peek() == Some(&Tok::Cmd("frac".into())) && is_int_lit(&acc) && self.pos == start + 1 + usize::from(matches!(acc, Expr::Neg(_))) {
+            let save = self.pos;
+            let saved_toks = self.toks.clone(); // arg() may split digit tokens in place
+            self.pos += 1;
+            let a = self.arg()?;
+            let b = self.arg()?;
+            if is_int_lit(&a) && is_int_lit(&b) && !matches!(a, Expr::Neg(_)) && !matches!(b, Expr::Neg(_)) && self.peek().map_or(true, |t| !matches!(t, Tok::Caret)) {
+                let frac = Expr::Div(bx(a), bx(b));
+                acc = match acc {
+                    Expr::Neg(x) => Expr::Neg(bx(Expr::Add(x, bx(frac)))),
+                    x => Expr::Add(bx(x), bx(frac)),
+                };
+            } else {
+                self.pos = save;
+                self.toks = saved_toks;
+            }
+        }
         loop {
             match self.peek() {
                 Some(Tok::Star) => {
@@ -898,6 +927,14 @@ impl<'l> ExprParser<'l> {
             Some(p) => Expr::Pow(bx(e), bx(p)),
             None => e,
         })
+    }
+}
+
+fn is_int_lit(e: &Expr) -> bool {
+    match e {
+        Expr::Num(r) => r.is_integer(),
+        Expr::Neg(x) => matches!(&**x, Expr::Num(r) if r.is_integer()),
+        _ => false,
     }
 }
 

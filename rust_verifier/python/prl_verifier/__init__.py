@@ -38,6 +38,7 @@ from ._prl_verifier import (
     __version__,
     _check_mode,
     _grade_columns,
+    _resolve_threads,
     _split_steps_flat,
     grade,
 )

@@ -47,6 +47,7 @@ def _grade_columns(
     threads: int | None = None,
     budget_ms: float = 50.0,
     last_number: bool = True,
+    semantic_only: bool = False,
 ) -> tuple[list[bool], list[str], list[str | None], list[str | None]]: ...
 def _split_steps_flat(
     texts: list[str], offsets: bytes, counts: list[int], mode: str, *, threads: int | None = None
