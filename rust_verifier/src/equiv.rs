@@ -23,7 +23,7 @@ pub struct Timeout;
 type Env<'a> = &'a [(String, Num)];
 
 pub fn eval(e: &Expr, env: Env, lim: &Limits, depth: usize) -> NResult {
-    if depth > 200 {
+    if depth > 2_500 {
         return Err(EvalError::Unsupported("too deep"));
     }
     if depth % 8 == 0 && lim.expired() {

@@ -89,6 +89,27 @@ fn prepare(s: &str, lim: &Limits) -> Prep {
     }
 }
 
+/// Alphabetic runs of 2+ letters that are not LaTeX command names ("no idea" has 2).
+fn prose_words(s: &str) -> usize {
+    let b = s.as_bytes();
+    let mut n = 0;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_alphabetic() {
+            let start = i;
+            while i < b.len() && b[i].is_ascii_alphabetic() {
+                i += 1;
+            }
+            if i - start >= 2 && !(start > 0 && b[start - 1] == b'\\') {
+                n += 1;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    n
+}
+
 fn squash(s: &str) -> String {
     s.chars().filter(|c| !c.is_whitespace()).collect()
 }
@@ -138,6 +159,7 @@ fn grade_inner(pred: &str, gold: &str, opts: &GradeOptions) -> Verdict {
         let bare = !t.is_empty()
             && t.len() <= BARE_ANSWER_CHARS
             && !t.contains('\n')
+            && prose_words(t) < 2
             && match prepare(&clean(t), &lim) {
                 Prep::Ok(p) => !matches!(p.ans, Answer::Text(_)) || !t.contains(' '),
                 _ => false,

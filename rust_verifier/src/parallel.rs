@@ -53,6 +53,7 @@ fn pool(threads: usize) -> Result<Arc<ThreadPool>, VerifyError> {
     let p = ThreadPoolBuilder::new()
         .num_threads(threads)
         .thread_name(|i| format!("prl-verify-{i}"))
+        .stack_size(16 << 20)
         .build()
         .map_err(|e| VerifyError::InvalidArgument(format!("cannot start {threads} threads: {e}")))?;
     let p = Arc::new(p);

@@ -20,7 +20,7 @@ use num_rational::BigRational;
 use num_traits::{One, Zero};
 
 /// Deepest nesting the parser follows.
-pub const MAX_DEPTH: usize = 96;
+pub const MAX_DEPTH: usize = 300;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Const {

@@ -1,0 +1,255 @@
+"""A slow, obvious reference verifier on sympy: the test oracle for the Rust verifier.
+
+It covers the kinds the property tests generate (integers, big integers, rationals, decimals,
+radicals, pi, sums, products, powers, tuples, sets, bare lists, intervals and unions) with the
+same extraction rules as the Rust code (last boxed, "final answer is", ``####``, bare answer,
+last number). It is deliberately simple: LaTeX is rewritten into sympy syntax with string
+rules and compared with sympy at 60 significant digits (exactly when both sides are rational).
+sympy is imported lazily, so ``import prl_verifier`` never pulls it in.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last complete \\boxed{...} (balanced braces)."""
+    best = None
+    for m in _BOX.finditer(text):
+        depth = 0
+        i = m.end() - 1
+        while i < len(text):
+            c = text[i]
+            if c == "\\":
+                i += 2
+                continue
+            if c == "{":
+                depth += 1
+            elif c == "}":
+                depth -= 1
+                if depth == 0:
+                    best = text[m.end() : i]
+                    break
+            i += 1
+    return best
+
+
+def extract(text: str, *, gold: bool = False) -> str | None:
+    b = last_boxed(text)
+    if b is not None and b.strip():
+        return b.strip()
+    if not gold:
+        m = None
+        for m in re.finditer(r"final answer (?:is|:)", text, flags=re.I):
+            pass
+        if m is not None:
+            rest = text[m.end() :].split("\n")[0].strip().lstrip(":").strip()
+            inner = re.search(r"\$([^$]*)\$", rest)
+            rest = (inner.group(1) if inner else rest).strip().rstrip(".,;").strip()
+            if rest:
+                return rest
+    if "####" in text:
+        rest = text.rsplit("####", 1)[1].split("\n")[0].strip().rstrip(".").strip()
+        if rest:
+            return rest
+    t = text.strip()
+    if gold:
+        return t or None
+    if t and len(t) <= 200 and "\n" not in t and to_structure(t) is not None:
+        return t
+    nums = re.findall(r"-?\d[\d,]*(?:\.\d+)?", text)
+    return nums[-1].rstrip(",") if nums else None
+
+
+def _clean(s: str) -> str:
+    s = s.strip().strip("$").strip()
+    for a, b in [
+        ("\\left", ""), ("\\right", ""), ("\\!", ""), ("\\,", ""), ("\\;", ""), ("\\dfrac", "\\frac"),
+        ("\\tfrac", "\\frac"), ("\\cdot", "*"), ("\\times", "*"), ("\\pi", " pi "), ("\\infty", " oo "),
+        ("\\$", ""), ("^\\circ", ""), ("^{\\circ}", ""), ("\\%", ""),
+    ]:
+        s = s.replace(a, b)
+    s = re.sub(r"(\d),(\d{3})(?!\d)", r"\1\2", s)
+    return s.strip().rstrip(".")
+
+
+def _arg(s: str, i: int) -> tuple[str, int]:
+    """One LaTeX macro argument starting at s[i]: a braced group or a single character."""
+    while i < len(s) and s[i] == " ":
+        i += 1
+    if i < len(s) and s[i] == "{":
+        depth = 0
+        for j in range(i, len(s)):
+            if s[j] == "{":
+                depth += 1
+            elif s[j] == "}":
+                depth -= 1
+                if depth == 0:
+                    return s[i + 1 : j], j + 1
+        raise ValueError("unbalanced braces")
+    if i < len(s):
+        return s[i], i + 1
+    raise ValueError("missing argument")
+
+
+def _to_sympy_syntax(s: str) -> str:
+    out = []
+    i = 0
+    while i < len(s):
+        if s.startswith("\\frac", i):
+            a, i = _arg(s, i + 5)
+            b, i = _arg(s, i)
+            out.append(f"(({_to_sympy_syntax(a)})/({_to_sympy_syntax(b)}))")
+        elif s.startswith("\\sqrt", i):
+            i += 5
+            n = "2"
+            if i < len(s) and s[i] == "[":
+                j = s.index("]", i)
+                n, i = s[i + 1 : j], j + 1
+            a, i = _arg(s, i)
+            out.append(f"(({_to_sympy_syntax(a)})**(1/({_to_sympy_syntax(n)})))")
+        elif s[i] == "^":
+            a, i = _arg(s, i + 1)
+            out.append(f"**({_to_sympy_syntax(a)})")
+        elif s[i] in "{}":
+            out.append("(" if s[i] == "{" else ")")
+            i += 1
+        else:
+            out.append(s[i])
+            i += 1
+    return "".join(out)
+
+
+def parse_scalar(s: str) -> Any:
+    import sympy
+    from sympy.parsing.sympy_parser import (
+        convert_xor,
+        implicit_multiplication_application,
+        parse_expr,
+        standard_transformations,
+    )
+
+    src = _to_sympy_syntax(s)
+    if "\\" in src:
+        raise ValueError(f"unsupported LaTeX in {s!r}")
+    tr = standard_transformations + (implicit_multiplication_application, convert_xor)
+    names = {"pi": sympy.pi, "oo": sympy.oo, "e": sympy.E, "i": sympy.I, "E": sympy.E, "I": sympy.I}
+    return parse_expr(src, transformations=tr, local_dict=names, evaluate=True)
+
+
+def _split_top(s: str, sep: str) -> list[str]:
+    parts, depth, cur = [], 0, ""
+    i = 0
+    while i < len(s):
+        if s.startswith("\\{", i) or s.startswith("\\}", i):
+            depth += 1 if s[i + 1] == "{" else -1
+            cur += s[i : i + 2]
+            i += 2
+            continue
+        c = s[i]
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        if depth == 0 and s.startswith(sep, i):
+            parts.append(cur)
+            cur = ""
+            i += len(sep)
+            continue
+        cur += c
+        i += 1
+    parts.append(cur)
+    return [p.strip() for p in parts]
+
+
+def to_structure(ans: str) -> Any:
+    """('expr', e) | ('tuple', [..]) | ('set', [..]) | ('interval', lo, hi, lc, rc) | ('union', [..]); None if unparsable."""
+    try:
+        return _structure(_clean(ans))
+    except Exception:
+        return None
+
+
+def _structure(s: str) -> Any:
+    if not s:
+        raise ValueError("empty")
+    parts = _split_top(s, "\\cup")
+    if len(parts) > 1:
+        return ("union", [_structure(p) for p in parts])
+    parts = _split_top(s, ",")
+    if len(parts) > 1:
+        return ("set", [_structure(p) for p in parts])
+    if s.startswith("\\{") and s.endswith("\\}"):
+        inner = s[2:-2].strip()
+        return ("set", [_structure(p) for p in _split_top(inner, ",")] if inner else [])
+    if s[0] in "([" and s[-1] in ")]":
+        inner = _split_top(s[1:-1], ",")
+        if len(inner) == 2 and not (s[0] == "(" and s[-1] == ")"):
+            return ("interval", parse_scalar(inner[0]), parse_scalar(inner[1]), s[0] == "[", s[-1] == "]")
+        if len(inner) >= 2:
+            return ("tuple", [_structure(p) for p in inner], s[0] == "(")
+    return ("expr", parse_scalar(s))
+
+
+def _num_eq(a: Any, b: Any) -> bool:
+    import sympy
+
+    if a.is_Rational and b.is_Rational:
+        return bool(a == b)
+    if a.free_symbols or b.free_symbols:
+        return bool(sympy.simplify(a - b) == 0)
+    if a.has(sympy.oo, -sympy.oo) or b.has(sympy.oo, -sympy.oo):
+        return bool(a == b)
+    va, vb = sympy.N(a, 60), sympy.N(b, 60)
+    scale = max(abs(va), abs(vb))
+    return bool(abs(va - vb) <= sympy.Float("1e-40", 60) * scale) if scale != 0 else True
+
+
+def structures_equal(x: Any, y: Any) -> bool:
+    kx, ky = x[0], y[0]
+    if kx == "expr" and ky == "expr":
+        return _num_eq(x[1], y[1])
+    if kx in ("set", "union") and ky in ("set", "union"):
+        a, b = list(x[1]), list(y[1])
+        if len(a) != len(b):
+            return False
+        for u in a:
+            for k, v in enumerate(b):
+                if structures_equal(u, v):
+                    b.pop(k)
+                    break
+            else:
+                return False
+        return True
+    if kx == "tuple" and ky == "tuple":
+        return len(x[1]) == len(y[1]) and all(structures_equal(u, v) for u, v in zip(x[1], y[1]))
+    if kx == "interval" and ky == "interval":
+        return x[3] == y[3] and x[4] == y[4] and _num_eq(x[1], y[1]) and _num_eq(x[2], y[2])
+    if kx == "tuple" and ky == "interval" or kx == "interval" and ky == "tuple":
+        t, iv = (x, y) if kx == "tuple" else (y, x)
+        return t[2] and not iv[3] and not iv[4] and len(t[1]) == 2 and structures_equal(t[1][0], ("expr", iv[1])) and structures_equal(t[1][1], ("expr", iv[2]))
+    if kx == "set" and len(x[1]) == 1:
+        return structures_equal(x[1][0], y)
+    if ky == "set" and len(y[1]) == 1:
+        return structures_equal(x, y[1][0])
+    return False
+
+
+def grade(pred: str, gold: str) -> str:
+    """Status of one pair: correct / wrong / no_answer / unparsable."""
+    g = extract(gold, gold=True)
+    p = extract(pred)
+    if p is None:
+        return "no_answer"
+    if g is None:
+        return "unparsable"
+    if "".join(_clean(p).split()) == "".join(_clean(g).split()):
+        return "correct"
+    gs, ps = to_structure(g), to_structure(p)
+    if gs is None or ps is None:
+        return "unparsable"
+    return "correct" if structures_equal(gs, ps) else "wrong"
