@@ -207,6 +207,8 @@ at::Tensor segmented_future_kl_blocked_cpu(const at::Tensor& values, const at::T
 }  // namespace
 
 TORCH_LIBRARY(prl, m) {
+  // the fake (meta) kernel for torch.compile lives in prl.ops (register_fake); point torch at it
+  m.set_python_module("prl.ops");
   m.def("segmented_future_kl(Tensor values, Tensor step_ids, bool next_step, float gamma) -> Tensor");
   // test-only: the CUDA kernel's blocked algorithm, run on the CPU
   m.def("_segmented_future_kl_blocked(Tensor values, Tensor step_ids, bool next_step, float gamma, int threads, "
