@@ -108,13 +108,21 @@ pub fn after_final_answer(s: &str) -> Option<&str> {
     let rest = &s[start..];
     let line = rest.split('\n').next().unwrap_or("");
     let mut t = line.trim().trim_start_matches(':').trim();
-    // math between the first pair of `$`
-    if let Some(a) = t.find('$') {
-        let after = &t[a..];
-        let inner = after.trim_start_matches('$');
-        if let Some(z) = inner.find('$') {
-            t = &inner[..z];
+    // math between the first pair of unescaped `$` (a `\$` is a dollar sign)
+    let dollars: Vec<usize> = t
+        .char_indices()
+        .filter(|&(i, c)| c == '$' && !(i > 0 && t.as_bytes()[i - 1] == b'\\'))
+        .map(|(i, _)| i)
+        .collect();
+    if dollars.len() >= 2 {
+        let (a, mut z) = (dollars[0], dollars[1]);
+        let mut a2 = a + 1;
+        // `$$...$$`
+        if z == a + 1 && dollars.len() >= 4 {
+            a2 = a + 2;
+            z = dollars[2];
         }
+        t = &t[a2..z];
     }
     let t = t.trim().trim_end_matches(['.', ',', ';']).trim();
     if t.is_empty() {
@@ -246,6 +254,8 @@ mod tests {
     fn others() {
         assert_eq!(after_final_answer("The final answer is $\\frac{1}{2}$. I hope"), Some("\\frac{1}{2}"));
         assert_eq!(after_final_answer("Final Answer: 42."), Some("42"));
+        assert_eq!(after_final_answer("the final answer is $\\$32,\\!348$."), Some("\\$32,\\!348"));
+        assert_eq!(after_final_answer("final answer is $$x=1$$"), Some("x=1"));
         assert_eq!(after_hashes("blah\n#### 1,000\n"), Some("1,000"));
         assert_eq!(last_number("it costs $1,234.50."), Some("1,234.50"));
         assert_eq!(last_number("x is -3"), Some("-3"));
