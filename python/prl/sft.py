@@ -1,0 +1,399 @@
+"""Supervised fine-tuning (SFT) on demonstrations, with held-out greedy accuracy and early stop.
+
+Usage (on its own)::
+
+    # a fresh tiny model + char tokenizer built from the data, trained until held-out accuracy plateaus
+    python -m prl.sft --data data/sft.jsonl --eval-data data/test.jsonl --out runs/sft --init tiny
+    # continue from an HF directory
+    python -m prl.sft --model runs/sft --data more.jsonl --eval-data data/test.jsonl --out runs/sft2 --lr 1e-4
+
+The data file (JSONL or Parquet) has a prompt column and a response column (``--prompt-column``,
+``--response-column``; defaults ``prompt`` / ``solution``). The loss is the mean cross-entropy over
+response tokens plus the final ``<eos>`` (prompt tokens are not trained on). The eval file has a
+prompt column and a gold answer column (``--answer-column``, default ``answer``); held-out accuracy
+is greedy decoding graded by ``prl_verifier`` every ``--eval-every`` optimizer steps. Training stops
+when the accuracy has not improved by more than ``--min-delta`` for ``--patience`` evaluations in a
+row (a plateau), or at ``--max-steps`` / ``--epochs``; the best evaluated weights are saved to
+``--out`` as a plain HF directory (config, safetensors, tokenizer) plus ``sft_log.json``.
+
+Text layout: a training sequence is ``prompt + response + <eos>``, tokenized without special tokens
+(the prompt ends with a newline in the arithmetic task); generation feeds the prompt the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+# ---------------------------------------------------------------------------------------------
+# grading
+
+
+def grade(preds: list[str], golds: list[str]) -> list[bool]:
+    """Correctness of each prediction against its gold answer, by ``prl_verifier``.
+
+    If ``prl_verifier`` is not installed this says so loudly and falls back to comparing the last
+    ``\\boxed{}`` content with the gold string exactly (enough for integer answers).
+    """
+    try:
+        import prl_verifier
+    except ImportError:
+        warnings.warn("prl.sft: prl_verifier is not installed; grading by exact match of the last "
+                      "\\boxed{} (install it: cd rust_verifier && maturin develop --release)", stacklevel=2)
+        return [last_boxed(p) == g.strip() for p, g in zip(preds, golds, strict=True)]
+    return [v.correct for v in prl_verifier.grade(list(preds), list(golds))]
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last ``\\boxed{...}`` (balanced braces), stripped; None if there is none."""
+    i = text.rfind("\\boxed{")
+    if i < 0:
+        return None
+    j = i + len("\\boxed{")
+    depth = 1
+    for k in range(j, len(text)):
+        if text[k] == "{":
+            depth += 1
+        elif text[k] == "}":
+            depth -= 1
+            if depth == 0:
+                return text[j:k].strip()
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# batching
+
+
+def encode_examples(tokenizer, prompts: list[str], responses: list[str]) -> list[tuple[list[int], int]]:
+    """Token ids of ``prompt + response + eos`` and the prompt length, per example."""
+    p_ids = tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
+    r_ids = tokenizer(list(responses), add_special_tokens=False)["input_ids"]
+    eos = tokenizer.eos_token_id
+    return [(p + r + [eos], len(p)) for p, r in zip(p_ids, r_ids, strict=True)]
+
+
+def collate(examples: list[tuple[list[int], int]], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-padded ``input_ids``/``attention_mask`` [B, T] and ``labels`` [B, T] (-100 off response)."""
+    T = max(len(ids) for ids, _ in examples)
+    B = len(examples)
+    input_ids = torch.full((B, T), pad_id, dtype=torch.long)  # [B, T]
+    attention_mask = torch.zeros((B, T), dtype=torch.long)  # [B, T]
+    labels = torch.full((B, T), -100, dtype=torch.long)  # [B, T]
+    for b, (ids, n_prompt) in enumerate(examples):
+        t = torch.tensor(ids, dtype=torch.long)
+        input_ids[b, : len(ids)] = t
+        attention_mask[b, : len(ids)] = 1
+        labels[b, n_prompt : len(ids)] = t[n_prompt:]
+    return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+
+
+# ---------------------------------------------------------------------------------------------
+# generation + evaluation
+
+
+@torch.no_grad()
+def generate(model, tokenizer, prompts: list[str], *, max_new_tokens: int, batch_size: int = 256,
+             do_sample: bool = False, temperature: float = 1.0, num_samples: int = 1,
+             seed: int | None = None) -> list[list[str]]:
+    """Completions per prompt (``num_samples`` each), decoded without special tokens.
+
+    Greedy when ``do_sample`` is False; otherwise plain ancestral sampling at ``temperature`` (no
+    top-k / top-p truncation). Left-pads each batch; stops at ``eos``.
+    """
+    was_training = model.training
+    model.eval()
+    old_side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    gen = None
+    if seed is not None:
+        gen = torch.random.fork_rng(devices=[])
+        gen.__enter__()
+        torch.manual_seed(seed)
+    try:
+        out: list[list[str]] = []
+        per_batch = max(1, batch_size // num_samples)
+        for s in range(0, len(prompts), per_batch):
+            chunk = prompts[s : s + per_batch]
+            enc = tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False)
+            kw = dict(max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
+                      eos_token_id=tokenizer.eos_token_id)
+            if do_sample:
+                kw.update(do_sample=True, temperature=temperature, top_k=0, top_p=1.0,
+                          num_return_sequences=num_samples)
+            else:
+                kw.update(do_sample=False, num_beams=1)
+            seqs = model.generate(**enc, **kw)  # [b * num_samples, T_prompt + new]
+            texts = tokenizer.batch_decode(seqs[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+            for i in range(len(chunk)):
+                out.append(texts[i * num_samples : (i + 1) * num_samples] if do_sample else [texts[i]])
+        return out
+    finally:
+        tokenizer.padding_side = old_side
+        if gen is not None:
+            gen.__exit__(None, None, None)
+        model.train(was_training)
+
+
+def evaluate(model, tokenizer, prompts: list[str], golds: list[str], *, max_new_tokens: int,
+             samples: int = 0, temperature: float = 1.0, seed: int = 0, batch_size: int = 256) -> dict:
+    """Held-out greedy accuracy; with ``samples = k > 0`` also avg@k and pass@k at ``temperature``."""
+    greedy = [c[0] for c in generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens,
+                                      batch_size=batch_size)]
+    ok = grade(greedy, golds)
+    res = {"greedy_acc": sum(ok) / max(1, len(ok)), "n": len(ok)}
+    if samples > 0:
+        comps = generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens, do_sample=True,
+                         temperature=temperature, num_samples=samples, seed=seed, batch_size=batch_size)
+        flat = [c for cs in comps for c in cs]
+        flat_g = [g for g in golds for _ in range(samples)]
+        okk = grade(flat, flat_g)
+        per = [okk[i * samples : (i + 1) * samples] for i in range(len(prompts))]
+        res[f"avg@{samples}"] = sum(sum(p) for p in per) / max(1, samples * len(per))
+        res[f"pass@{samples}"] = sum(any(p) for p in per) / max(1, len(per))
+    return res
+
+
+# ---------------------------------------------------------------------------------------------
+# training
+
+
+@dataclass
+class SFTConfig:
+    lr: float = field(default=3e-3, metadata={"help": "peak AdamW learning rate"})
+    min_lr_ratio: float = field(default=0.1, metadata={"help": "cosine decay floor, as a fraction of lr"})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
+    batch_size: int = field(default=64, metadata={"help": "sequences per optimizer step"})
+    max_steps: int = field(default=2000, metadata={"help": "optimizer steps at most"})
+    epochs: float = field(default=100.0, metadata={"help": "passes over the data at most"})
+    warmup_steps: int = field(default=30, metadata={"help": "linear warm-up steps"})
+    eval_every: int = field(default=100, metadata={"help": "evaluate held-out greedy accuracy every N steps"})
+    eval_size: int = field(default=200, metadata={"help": "held-out prompts used by the periodic evaluation"})
+    patience: int = field(default=3, metadata={"help": "stop after this many evaluations without improvement"})
+    min_delta: float = field(default=0.01, metadata={"help": "an improvement must exceed this (absolute accuracy)"})
+    max_new_tokens: int = field(default=64, metadata={"help": "generation length for evaluation"})
+    grad_clip: float = field(default=1.0, metadata={"help": "max gradient norm"})
+    seed: int = field(default=0, metadata={"help": "shuffling seed"})
+    threads: int = field(default=2, metadata={"help": "torch CPU threads (0 = leave as is)"})
+    progress: bool = field(default=True, metadata={"help": "show a progress bar"})
+
+
+def train_sft(model, tokenizer, prompts: list[str], responses: list[str], eval_prompts: list[str],
+              eval_golds: list[str], cfg: SFTConfig) -> dict:
+    """Train ``model`` in place on (prompt, response) pairs; keeps the best evaluated weights.
+
+    Returns a log: ``{"evals": [{"step", "greedy_acc", "loss", "time_s"}...], "best_step",
+    "best_acc", "stopped": "plateau" | "max_steps" | "epochs", "steps", "time_s"}``.
+    """
+    if len(prompts) != len(responses):
+        raise ValueError(f"train_sft: {len(prompts)} prompts but {len(responses)} responses")
+    if not prompts:
+        raise ValueError("train_sft: no training examples")
+    if len(eval_prompts) != len(eval_golds):
+        raise ValueError(f"train_sft: {len(eval_prompts)} eval prompts but {len(eval_golds)} golds")
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    examples = encode_examples(tokenizer, prompts, responses)
+    max_len = max(len(ids) for ids, _ in examples)
+    limit = getattr(model.config, "max_position_embeddings", None)
+    if limit is not None and max_len > limit:
+        raise ValueError(f"train_sft: an example has {max_len} tokens > max_position_embeddings={limit}")
+    ev_p, ev_g = list(eval_prompts[: cfg.eval_size]), list(eval_golds[: cfg.eval_size])
+    g = torch.Generator().manual_seed(cfg.seed)
+    steps_per_epoch = math.ceil(len(examples) / cfg.batch_size)
+    total = int(min(cfg.max_steps, math.ceil(cfg.epochs * steps_per_epoch)))
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.98))
+
+    def lr_at(step):  # linear warm-up, cosine decay to min_lr_ratio * lr over `total` steps
+        if step < cfg.warmup_steps:
+            return cfg.lr * (step + 1) / cfg.warmup_steps
+        frac = (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps)
+        return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac)))
+
+    log = {"evals": [], "best_step": 0, "best_acc": -1.0, "stopped": "max_steps", "steps": 0}
+    best_state = None
+    bad_evals = 0
+    t0 = time.time()
+    bar = _progress(total, cfg.progress)
+    model.train()
+    step = 0
+    order = torch.randperm(len(examples), generator=g)
+    pos = 0
+    run_loss = None
+    while step < total:
+        if pos >= len(order):
+            order = torch.randperm(len(examples), generator=g)
+            pos = 0
+        idx = order[pos : pos + cfg.batch_size].tolist()
+        pos += cfg.batch_size
+        batch = collate([examples[i] for i in idx], tokenizer.pad_token_id)
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step)
+        loss = model(**batch).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        step += 1
+        run_loss = loss.item() if run_loss is None else 0.9 * run_loss + 0.1 * loss.item()
+        bar.update(step, f"loss {run_loss:.4f}")
+        if step % cfg.eval_every == 0 or step == total:
+            acc = evaluate(model, tokenizer, ev_p, ev_g, max_new_tokens=cfg.max_new_tokens)["greedy_acc"]
+            model.train()
+            log["evals"].append({"step": step, "greedy_acc": acc, "loss": run_loss,
+                                 "time_s": round(time.time() - t0, 2)})
+            bar.note(f"step {step}: held-out greedy acc {acc:.3f} (loss {run_loss:.4f})")
+            if acc > log["best_acc"] + cfg.min_delta or best_state is None:
+                log["best_acc"], log["best_step"] = acc, step
+                best_state = copy.deepcopy(model.state_dict())
+                bad_evals = 0
+            else:
+                bad_evals += 1
+                if acc > log["best_acc"]:  # a small gain: keep the better weights, still a plateau
+                    log["best_acc"], log["best_step"] = acc, step
+                    best_state = copy.deepcopy(model.state_dict())
+                if bad_evals >= cfg.patience:
+                    log["stopped"] = "plateau"
+                    break
+    else:
+        log["stopped"] = "max_steps" if total == cfg.max_steps else "epochs"
+    bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    log["steps"] = step
+    log["time_s"] = round(time.time() - t0, 2)
+    return log
+
+
+class _progress:
+    """A minimal progress bar on stderr (rich when available and a terminal; plain lines otherwise)."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.total, self.enabled = total, enabled
+        self._rich = None
+        self._last = 0.0
+        if enabled and sys.stderr.isatty():
+            try:
+                from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+                self._rich = Progress(TextColumn("sft"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                                      TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.description}"))
+                self._rich.start()
+                self._task = self._rich.add_task("", total=total)
+            except ImportError:
+                self._rich = None
+
+    def update(self, step: int, desc: str):
+        if not self.enabled:
+            return
+        if self._rich is not None:
+            self._rich.update(self._task, completed=step, description=desc)
+        elif time.time() - self._last > 10 or step == self.total:
+            self._last = time.time()
+            print(f"sft {step}/{self.total} {desc}", file=sys.stderr, flush=True)
+
+    def note(self, msg: str):
+        if not self.enabled:
+            return
+        if self._rich is not None:
+            self._rich.console.print(msg)
+        else:
+            print(msg, file=sys.stderr, flush=True)
+
+    def close(self):
+        if self._rich is not None:
+            self._rich.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+
+
+def _read_table(path: str, columns: list[str]) -> dict[str, list]:
+    from prl.tasks.arithmetic import read_rows
+
+    rows = read_rows(path)
+    if not rows:
+        raise ValueError(f"{path}: no rows")
+    for c in columns:
+        if c not in rows[0]:
+            raise ValueError(f"{path}: no column {c!r} (columns: {sorted(rows[0])})")
+    out = {c: [] for c in columns}
+    for i, r in enumerate(rows):
+        for c in columns:
+            v = r.get(c)
+            if not isinstance(v, str):
+                raise ValueError(f"{path}: row {i} column {c!r} is {type(v).__name__}, expected a string")
+            out[c].append(v)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m prl.sft", description=__doc__.split("\n")[0])
+    ap.add_argument("--data", required=True, help="training file (JSONL/Parquet) with prompt and response columns")
+    ap.add_argument("--eval-data", required=True, help="held-out file with prompt and answer columns")
+    ap.add_argument("--out", required=True, help="output HF directory")
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--model", help="start from this HF model directory (with its tokenizer)")
+    src.add_argument("--init", choices=["tiny"], help="start from a fresh tiny model (char tokenizer from the data)")
+    ap.add_argument("--prompt-column", default="prompt")
+    ap.add_argument("--response-column", default="solution")
+    ap.add_argument("--answer-column", default="answer")
+    ap.add_argument("--hidden-size", type=int, default=128, help="--init tiny: hidden size")
+    ap.add_argument("--num-layers", type=int, default=3, help="--init tiny: layers")
+    ap.add_argument("--num-heads", type=int, default=4, help="--init tiny: attention heads")
+    ap.add_argument("--arch", default="llama", choices=["llama", "qwen2"], help="--init tiny: architecture")
+    ap.add_argument("--final-samples", type=int, default=8,
+                    help="after training, also measure avg@k/pass@k at temperature 1 with k samples (0: skip)")
+    for f in SFTConfig.__dataclass_fields__.values():
+        if f.name == "progress":
+            continue
+        ap.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=f.default,
+                        help=f.metadata.get("help"))
+    ap.add_argument("--no-progress", action="store_true", help="no progress bar")
+    a = ap.parse_args(argv)
+    cfg = SFTConfig(**{k: getattr(a, k) for k in SFTConfig.__dataclass_fields__ if k != "progress"},
+                    progress=not a.no_progress)
+    train = _read_table(a.data, [a.prompt_column, a.response_column])
+    ev = _read_table(a.eval_data, [a.prompt_column, a.answer_column])
+    import transformers
+
+    from prl.models.tiny import build_tokenizer, load_tokenizer, new_causal_lm
+
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    if a.model:
+        tokenizer = load_tokenizer(a.model)
+        model = transformers.AutoModelForCausalLM.from_pretrained(a.model, dtype=torch.float32)
+    else:
+        corpus = train[a.prompt_column] + train[a.response_column] + ev[a.prompt_column]
+        tokenizer = build_tokenizer(corpus, include_printable=False)
+        model = new_causal_lm(tokenizer, arch=a.arch, hidden_size=a.hidden_size, num_layers=a.num_layers,
+                              num_heads=a.num_heads, seed=cfg.seed)
+    log = train_sft(model, tokenizer, train[a.prompt_column], train[a.response_column],
+                    ev[a.prompt_column], ev[a.answer_column], cfg)
+    final = evaluate(model, tokenizer, ev[a.prompt_column], ev[a.answer_column],
+                     max_new_tokens=cfg.max_new_tokens, samples=a.final_samples, seed=cfg.seed)
+    log["final"] = final
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    (out / "sft_log.json").write_text(json.dumps(log, indent=2) + "\n")
+    print(json.dumps({"out": str(out), "stopped": log["stopped"], "steps": log["steps"],
+                      "time_s": log["time_s"], **final}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
