@@ -25,7 +25,7 @@ from prl.algos.future_kl import (
     segmented_future_kl_ref,
 )
 
-__all__ = ["is_compiled", "load_error", "segmented_future_kl"]
+__all__ = ["cuda_compiled", "is_compiled", "load_error", "segmented_future_kl"]
 
 _LOAD_ERROR: str | None = None
 try:
