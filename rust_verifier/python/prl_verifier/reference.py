@@ -73,7 +73,8 @@ def _clean(s: str) -> str:
         ("\\$", ""), ("^\\circ", ""), ("^{\\circ}", ""), ("\\%", ""),
     ]:
         s = s.replace(a, b)
-    s = re.sub(r"(\d),(\d{3})(?!\d)", r"\1\2", s)
+    # thousands separators: 1,234,567
+    s = re.sub(r"(?<![\d,])\d{1,3}(?:,\d{3})+(?![\d,])", lambda m: m.group(0).replace(",", ""), s)
     return s.strip().rstrip(".")
 
 
@@ -130,13 +131,15 @@ def parse_scalar(s: str) -> Any:
         convert_xor,
         implicit_multiplication_application,
         parse_expr,
+        rationalize,
         standard_transformations,
     )
 
     src = _to_sympy_syntax(s)
     if "\\" in src:
         raise ValueError(f"unsupported LaTeX in {s!r}")
-    tr = standard_transformations + (implicit_multiplication_application, convert_xor)
+    # decimals are exact rationals (0.1 = 1/10), as in the Rust verifier
+    tr = standard_transformations + (implicit_multiplication_application, convert_xor, rationalize)
     names = {"pi": sympy.pi, "oo": sympy.oo, "e": sympy.E, "i": sympy.I, "E": sympy.E, "I": sympy.I}
     return parse_expr(src, transformations=tr, local_dict=names, evaluate=True)
 
