@@ -321,6 +321,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     bad = ConfigError(f"config key '{key}': expected {_type_name(tp)}, got {value!r} ({type(value).__name__})")
     if origin is Literal:
         choices = typing.get_args(tp)
+        if isinstance(value, bool) and {"on", "off"} <= set(choices):  # YAML 1.1 reads on/off as booleans
+            value = "on" if value else "off"
         if value not in choices:
             raise ConfigError(f"config key '{key}': {value!r} is not one of {', '.join(map(repr, choices))}"
                               + _closest(str(value), [str(c) for c in choices]).replace("did you mean", "closest"))
@@ -503,7 +505,7 @@ def validate(cfg: Config) -> None:
          "need 0 <= algo.filter.low <= algo.filter.high <= 1")
     need(cfg.algo.dual_clip is None or cfg.algo.dual_clip > 1, "algo.dual_clip", "must be > 1 (or null)")
     need(cfg.eval.n >= 0, "eval.n", "must be >= 0")
-    for k in cfg.eval.k:
+    for k in cfg.eval.k if cfg.eval.n > 0 else []:
         need(1 <= k <= max(cfg.eval.n, 1), "eval.k", f"each k must lie in [1, eval.n={cfg.eval.n}], got {k}")
     need(cfg.ckpt.resume in ("no", "auto") or Path(cfg.ckpt.resume).exists(), "ckpt.resume",
          f"'no', 'auto' or an existing checkpoint directory, got {cfg.ckpt.resume!r}")

@@ -36,6 +36,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -415,7 +416,9 @@ class Trainer:
                          keep_index=np.nonzero(keep)[0])
         else:
             m["train/skipped"] = 1
-        self.sched.step()
+        with warnings.catch_warnings():  # a skipped update still advances the schedule (one tick per step)
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step()`")
+            self.sched.step()
         self.engine.sync_weights(self.policy)
         self.step = step
         m["actor/lr"] = float(self.opt.param_groups[0]["lr"])

@@ -1,0 +1,232 @@
+"""End-to-end training on a tiny random model (CPU): every algorithm, learning, resume, failures."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from conftest import tiny_overrides
+from prl import train
+from prl.checkpoint import find_latest, list_checkpoints
+from prl.config import load_config
+from prl.trainer import Trainer, TrainingAborted
+
+PER_STEP = ["reward/mean", "acc/mean", "acc/pass@4", "response/length_mean", "actor/entropy", "actor/kl_ref",
+            "actor/pg_clipfrac", "actor/grad_norm", "filter/dropped_groups", "verifier/correct", "verifier/wrong",
+            "verifier/no_answer", "time/generate", "time/logprob", "time/update", "time/step", "rollout/logprob_gap"]
+
+
+def _cfg(tmp_path, name="run", **kw):
+    return load_config(None, tiny_overrides(tmp_path / name, **kw))
+
+
+def _params(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _metrics(run_dir):
+    return [json.loads(l) for l in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("algo, extra", [
+    ("grpo", {}),
+    ("drgrpo", {}),
+    ("rloo", {}),
+    ("prl", {"algo.prl.steps": "fixed:2"}),
+    ("prime", {"algo.prime.update": "before"}),
+    ("prime", {"algo.prime.update": "after", "algo.filter.enabled": "off"}),
+])
+def test_every_algorithm_runs(tmp_path, algo, extra):
+    cfg = _cfg(tmp_path, **{"algo.name": algo, "ckpt.every": 1, "ckpt.keep_last": 1, **extra})
+    t = Trainer(cfg)
+    before = _params(t.policy)
+    t.run()
+    out = tmp_path / "run"
+    recs = _metrics(out)
+    steps = [r for r in recs if "reward/mean" in r]
+    assert [r["step"] for r in steps] == [1, 2]
+    for key in PER_STEP:
+        assert key in steps[0], key
+    if algo == "prl":
+        assert "prl/future_kl_mean" in steps[-1] and steps[-1]["prl/steps_per_response"] >= 1
+    if algo == "prime":
+        assert "prm/acc" in steps[-1] or steps[-1]["filter/kept_groups"] == 0
+        assert (list_checkpoints(out / "checkpoints")[-1][1] / "prm" / "config.json").is_file()
+    assert steps[0]["rollout/logprob_gap"] < 1e-4  # same weights: engine and trainer agree
+    final = [r for r in recs if r.get("eval/final")]
+    assert final and {"eval/greedy_acc", "eval/avg@2", "eval/pass@1", "eval/pass@2"} <= set(final[0])
+    # keep_last=1: only the final checkpoint remains, loadable with from_pretrained
+    cks = list_checkpoints(out / "checkpoints")
+    assert [s for s, _ in cks] == [2]
+    from transformers import AutoModelForCausalLM
+
+    m = AutoModelForCausalLM.from_pretrained(str(cks[0][1] / "policy"))
+    for k, v in m.state_dict().items():
+        assert torch.equal(v, t.policy.state_dict()[k])
+    assert (out / "samples.jsonl").read_text().count("\n") == 2 * 4
+    assert list((out / "tb").iterdir())
+    if any(abs(r.get("adv/abs_mean", 0)) > 0 for r in steps):
+        assert any(not torch.equal(before[k], v) for k, v in t.policy.state_dict().items())
+
+
+def test_reward_rises(tmp_path):
+    """A learning test: GRPO on 'sums to 7' lifts the batch reward within 25 steps."""
+    cfg = _cfg(tmp_path, **{"train.steps": 25, "train.prompts_per_step": 8, "rollout.n": 8, "rollout.max_new_tokens": 3,
+                            "train.micro_batch_size": 64, "eval.n": 0, "log.samples_every": 0, "ckpt.save_final": False,
+                            "log.tensorboard": False})
+    Trainer(cfg).run()
+    r = [m["reward/mean"] for m in _metrics(tmp_path / "run") if "reward/mean" in m]
+    first, last = sum(r[:5]) / 5, sum(r[-5:]) / 5
+    assert last > first + 0.2, r
+
+
+@pytest.mark.parametrize("algo", ["prl", "prime"])
+def test_resume_gives_same_parameters(tmp_path, algo):
+    kw = {"algo.name": algo, "train.steps": 4, "eval.at_end": False, "log.tensorboard": False,
+          "algo.filter.enabled": "off", "train.mini_batch_size": 8, "train.micro_batch_size": 4}
+    straight = Trainer(_cfg(tmp_path, "a", **kw))
+    straight.run()
+    half = Trainer(_cfg(tmp_path, "b", **{**kw, "train.steps": 2}))
+    half.run()
+    assert find_latest(tmp_path / "b" / "checkpoints").name == "step_00000002"
+    resumed = Trainer(_cfg(tmp_path, "b", **{**kw, "ckpt.resume": "auto"}))
+    assert resumed.step == 2
+    resumed.run()
+    for (k, a), b in zip(straight.policy.state_dict().items(), resumed.policy.state_dict().values()):
+        assert torch.equal(a, b), k
+    if algo == "prime":
+        for (k, a), b in zip(straight.prm.state_dict().items(), resumed.prm.state_dict().values()):
+            assert torch.equal(a, b), k
+    ra = [r for r in _metrics(tmp_path / "a") if "reward/mean" in r]
+    rb = [r for r in _metrics(tmp_path / "b") if "reward/mean" in r]
+    assert [r["step"] for r in rb] == [1, 2, 3, 4]
+    assert [r["reward/mean"] for r in ra] == [r["reward/mean"] for r in rb]
+
+
+def test_incomplete_checkpoints_are_ignored(tmp_path):
+    cfg = _cfg(tmp_path, **{"train.steps": 2, "ckpt.every": 1, "eval.at_end": False})
+    Trainer(cfg).run()
+    root = tmp_path / "run" / "checkpoints"
+    # a run killed while writing step 3 leaves a temporary directory; one killed in a copy, a dir without meta.json
+    shutil.copytree(root / "step_00000002", root / ".tmp-step_00000003-999")
+    shutil.copytree(root / "step_00000002", root / "step_00000004")
+    (root / "step_00000004" / "meta.json").unlink()
+    assert find_latest(root).name == "step_00000002"
+    t = Trainer(_cfg(tmp_path, **{"train.steps": 3, "ckpt.resume": "auto", "eval.at_end": False}))
+    assert t.step == 2
+    t.run()
+    assert find_latest(root).name == "step_00000003" and not list(root.glob(".tmp-*"))
+
+
+def test_zero_variance_groups_give_no_gradient(tmp_path):
+    """Gold answers the model cannot produce: every group has zero reward variance -> no update, no NaN."""
+    data = tmp_path / "unreachable.jsonl"
+    data.write_text("".join(json.dumps({"prompt": f"{i}+{i}=", "answer": "12345678"}) + "\n" for i in range(8)))
+    for algo in ("grpo", "prl", "rloo"):
+        t = Trainer(_cfg(tmp_path, algo, **{"data.path": str(data), "data.eval_size": 0, "algo.name": algo}))
+        before = _params(t.policy)
+        t.run()
+        steps = [r for r in _metrics(tmp_path / algo) if "reward/mean" in r]
+        assert all(r["reward/mean"] == 0.0 and r["train/bad_step"] == 0 for r in steps)
+        assert all(r["actor/grad_norm"] == 0.0 for r in steps) or algo == "prl"
+        if algo != "prl":  # PRL's future-KL term is 0 at the start (pi_old == pi_ref) and stays so
+            for k, v in t.policy.state_dict().items():
+                assert torch.equal(before[k], v), (algo, k)
+
+
+def test_nan_loss_skips_then_aborts(tmp_path, capsys):
+    t = Trainer(_cfg(tmp_path, **{"train.steps": 5, "train.max_bad_steps": 2, "eval.at_end": False}))
+    before = _params(t.policy)
+
+    def poison(module, args, output):  # fault injection: the training forward (with grad) returns NaN
+        return output * float("nan") if torch.is_grad_enabled() else output
+
+    h = t.policy.get_output_embeddings().register_forward_hook(poison)
+    with pytest.raises(TrainingAborted, match="2 consecutive steps.*train.max_bad_steps=2"):
+        t.run()
+    h.remove()
+    assert "update skipped (1/2 in a row)" in capsys.readouterr().err
+    for k, v in t.policy.state_dict().items():
+        assert torch.equal(before[k], v), k
+    assert [r["train/bad_step"] for r in _metrics(tmp_path / "run") if "reward/mean" in r] == [1]
+
+
+def test_oom_names_the_knob(tmp_path):
+    t = Trainer(_cfg(tmp_path, **{"train.micro_batch_size": 3}))
+
+    def oom(module, args, output):
+        if torch.is_grad_enabled():
+            raise torch.OutOfMemoryError("CUDA out of memory (injected)")
+        return output
+
+    t.policy.get_output_embeddings().register_forward_hook(oom)
+    with pytest.raises(RuntimeError, match=r"lower train.micro_batch_size \(now 3\)"):
+        t.run()
+
+
+def test_micro_batching_does_not_change_the_update(tmp_path):
+    """The accumulated gradient at the optimiser step is the same for micro-batches of 1 and of 16."""
+    results = []
+    for name, micro, algo in (("m1", 1, "drgrpo"), ("m16", 16, "drgrpo"), ("p1", 1, "prl"), ("p16", 16, "prl")):
+        t = Trainer(_cfg(tmp_path, name, **{"train.steps": 2, "train.micro_batch_size": micro, "eval.at_end": False,
+                                            "ckpt.save_final": False, "algo.name": algo, "optim.max_grad_norm": 0,
+                                            "algo.prl.steps": "fixed:2"}))
+        grads = []
+        t.opt.register_step_pre_hook(lambda opt, a, k: grads.append([p.grad.clone() for p in t.policy.parameters()]))
+        t.run()
+        results.append((grads, _metrics(tmp_path / name)))
+    for (ga, ma), (gb, mb) in (results[:2], results[2:]):
+        assert len(ga) == len(gb) == 2
+        assert [r["reward/mean"] for r in ma] == [r["reward/mean"] for r in mb]
+        assert any(g.abs().sum() > 0 for g in ga[0])
+        for step_a, step_b in zip(ga, gb):
+            for a, b in zip(step_a, step_b):
+                torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-7)
+
+
+def test_prompt_filter_counts_dropped_groups(tmp_path):
+    t = Trainer(_cfg(tmp_path, **{"algo.name": "grpo", "algo.filter.enabled": "on", "algo.filter.low": 0.9, "algo.filter.high": 1.0,
+                                  "train.steps": 2, "eval.at_end": False}))
+    t.run()
+    steps = [r for r in _metrics(tmp_path / "run") if "reward/mean" in r]
+    for r in steps:
+        assert r["filter/dropped_groups"] + r["filter/kept_groups"] == 4
+    assert sum(r["filter/dropped_groups"] for r in steps) >= 1
+
+
+def test_text_steps_with_the_rust_splitter(tmp_path):
+    pytest.importorskip("prl_verifier")
+    t = Trainer(_cfg(tmp_path, **{"algo.name": "prl", "algo.prl.steps": "newline", "rollout.max_new_tokens": 8,
+                                  "eval.at_end": False}))
+    t.run()
+    samples = [json.loads(l) for l in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
+    for s in samples:
+        ends = s["step_ends"]
+        assert ends == sorted(ends) and ends[-1] == len(s["completion"])
+        for e in ends[:-1]:
+            assert s["completion"][e - 1] == "\n"
+
+
+def test_cli_runs_a_recipe_and_plots(tmp_path, capsys):
+    from prl.plot import main as plot_main
+
+    out = tmp_path / "cli"
+    rc = train.main(["--config", "configs/prl_tiny.yaml", "train.steps=2", f"train.output_dir={out}", "eval.n=2",
+                     "eval.k=[1]", "log.progress=false", "rollout.n=4", "train.prompts_per_step=2"])
+    assert rc == 0, capsys.readouterr().err
+    assert "done:" in capsys.readouterr().out
+    assert (out / "plots" / "reward.png").is_file() and (out / "plots" / "overview.png").is_file()
+    (out / "plots" / "reward.png").unlink()
+    assert plot_main([str(out)]) == 0 and (out / "plots" / "reward.png").stat().st_size > 1000
+    assert plot_main([str(tmp_path / "nothing")]) == 2
+
+
+def test_cli_bad_data_is_a_clear_error(tmp_path, capsys, write_jsonl):
+    p = write_jsonl([{"question": "1+1=", "answer": "2"}])
+    rc = train.main(["model.init=tiny", f"data.path={p}", f"train.output_dir={tmp_path / 'o'}", "log.progress=false"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert str(p) in err and "no column 'prompt'" in err
