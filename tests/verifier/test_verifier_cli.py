@@ -89,7 +89,13 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*exe, *args], capture_output=True, text=True, timeout=60)
 
 
-def test_bad_input_exits_2_naming_the_problem(tmp_path: Path) -> None:
+def _main_exit(args: tuple[str, ...], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as e:
+        main(["grade", *args])
+    return int(e.value.code), capsys.readouterr().err
+
+
+def test_bad_input_exits_2_naming_the_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     good = tmp_path / "in.jsonl"
     _write(good, ROWS)
     bad_json = tmp_path / "bad.jsonl"
@@ -103,13 +109,16 @@ def test_bad_input_exits_2_naming_the_problem(tmp_path: Path) -> None:
         ((str(good), "-o", str(tmp_path / "o.jsonl"), "--pred-field", "response", "--gold-field", "gold", "--threads", "0"), "--threads"),
     ]
     for args, msg in cases:
-        r = _cli("grade", *args)
-        assert r.returncode == 2, (args, r.stderr)
-        assert msg in r.stderr, (msg, r.stderr)
+        code, err = _main_exit(args, capsys)
+        assert code == 2, (args, err)
+        assert msg in err, (msg, err)
     num = tmp_path / "num.parquet"
     pq.write_table(pa.table({"p": [1, 2], "g": ["1", "2"]}), num)
-    r = _cli("grade", str(num), "-o", str(tmp_path / "o.jsonl"), "--pred-field", "p", "--gold-field", "g")
-    assert r.returncode == 2 and "column 'p'" in r.stderr and "int64" in r.stderr
+    code, err = _main_exit((str(num), "-o", str(tmp_path / "o.jsonl"), "--pred-field", "p", "--gold-field", "g"), capsys)
+    assert code == 2 and "column 'p'" in err and "int64" in err
+    # and through the real process boundary once
+    r = _cli("grade", str(tmp_path / "missing.jsonl"), "-o", str(tmp_path / "o.jsonl"), "--pred-field", "a", "--gold-field", "b")
+    assert r.returncode == 2 and "missing.jsonl: no such file" in r.stderr
 
 
 def test_help_has_examples() -> None:
