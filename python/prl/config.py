@@ -113,6 +113,7 @@ class RewardConfig:
     grader: Literal["verifier", "exact_match"] = _f(
         "verifier", "grader for accuracy and status counts: 'verifier' (prl_verifier, Rust) or 'exact_match'")
     verifier_threads: int | None = _f(None, "threads of the Rust verifier (default: all cores)")
+    last_number: bool = _f(True, "with no \\boxed{}, 'final answer is' or '####' in a completion, grade its last number")
     none_value: float = _f(0.0, "reward used when a reward function returns None ('cannot judge')")
 
 

@@ -41,7 +41,7 @@ def pass_at_k_slow(n: int, c: int, k: int) -> float:
 def evaluate(engine: Any, prompt_ids: Sequence[Sequence[int]], answers: Sequence[str], *, greedy: bool = True,
              n: int = 4, ks: Sequence[int] = (1,), temperature: float = 1.0, top_p: float = 1.0,
              max_new_tokens: int = 128, grader: str = "verifier", threads: int | None = None,
-             seed: int = 0) -> tuple[dict[str, float], list[dict[str, Any]]]:
+             last_number: bool = True, seed: int = 0) -> tuple[dict[str, float], list[dict[str, Any]]]:
     """Metrics ({"eval/greedy_acc", "eval/avg@n", "eval/pass@n", "eval/pass@k"...}) and per-prompt records."""
     from prl.rewards import grade
     from prl.rollout import SamplingParams
@@ -56,7 +56,7 @@ def evaluate(engine: Any, prompt_ids: Sequence[Sequence[int]], answers: Sequence
     if greedy:
         outs = engine.generate(prompt_ids, SamplingParams(n=1, temperature=0.0, max_new_tokens=max_new_tokens, seed=seed))
         texts = [g[0].text for g in outs]
-        verdicts = grade(texts, list(answers), grader=grader, threads=threads)
+        verdicts = grade(texts, list(answers), grader=grader, threads=threads, last_number=last_number)
         metrics["eval/greedy_acc"] = sum(v.correct for v in verdicts) / len(verdicts)
         for r, t, v in zip(records, texts, verdicts):
             r.update(greedy=t, greedy_correct=bool(v.correct))
@@ -66,7 +66,7 @@ def evaluate(engine: Any, prompt_ids: Sequence[Sequence[int]], answers: Sequence
                                                           max_new_tokens=max_new_tokens, seed=seed + 1))
         texts = [r.text for g in outs for r in g]
         golds = [a for a in answers for _ in range(n)]
-        verdicts = grade(texts, golds, grader=grader, threads=threads)
+        verdicts = grade(texts, golds, grader=grader, threads=threads, last_number=last_number)
         correct = [sum(bool(v.correct) for v in verdicts[i * n:(i + 1) * n]) for i in range(len(answers))]
         metrics[f"eval/avg@{n}"] = sum(correct) / (n * len(answers))
         for k in sorted(set(list(ks) + [n])):
@@ -98,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=64, help="sequences generated together")
     p.add_argument("--limit", type=int, default=None, help="evaluate on the first N prompts")
     p.add_argument("--grader", default="verifier", choices=["verifier", "exact_match"])
+    p.add_argument("--no-last-number", action="store_true", help="do not grade the last number when no \\boxed{} is present")
     p.add_argument("--device", default="auto")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     p.add_argument("--seed", type=int, default=0)
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     ids = [tok(t, add_special_tokens=False)["input_ids"] for t in texts]
     metrics, records = evaluate(engine, ids, [e.answer for e in ex], greedy=not a.no_greedy, n=a.n, ks=a.k,
                                 temperature=a.temperature, top_p=a.top_p, max_new_tokens=a.max_new_tokens,
-                                grader=a.grader, seed=a.seed)
+                                grader=a.grader, last_number=not a.no_last_number, seed=a.seed)
     print(json.dumps({"model": a.model, "data": a.data, "prompts": len(ex), **metrics}, indent=1))
     if a.out:
         with open(a.out, "w") as f:

@@ -91,11 +91,11 @@ def _norm(s: str) -> str:
     return " ".join(s.replace("$", "").split()).rstrip(".")
 
 
-def _exact_verdicts(completions: Sequence[str], references: Sequence[str]) -> list[Verdict]:
+def _exact_verdicts(completions: Sequence[str], references: Sequence[str], last_number: bool = True) -> list[Verdict]:
     out = []
     for c, r in zip(completions, references):
         gold = extract_answer(r, last_number=False) or r
-        ex = extract_answer(c)
+        ex = extract_answer(c, last_number=last_number)
         if ex is None:
             out.append(Verdict(False, "no_answer", None, _norm(gold)))
             continue
@@ -106,31 +106,35 @@ def _exact_verdicts(completions: Sequence[str], references: Sequence[str]) -> li
 
 # ------------------------------------------------------------------------------------- graders
 def grade(completions: Sequence[str], references: Sequence[str], *, grader: str = "verifier",
-          threads: int | None = None) -> list[Any]:
-    """Per-sample verdicts with ``.correct``, ``.status``, ``.extracted``, ``.normalized_gold``."""
+          threads: int | None = None, last_number: bool = True) -> list[Any]:
+    """Per-sample verdicts with ``.correct``, ``.status``, ``.extracted``, ``.normalized_gold``.
+
+    ``last_number``: with no \\boxed{} / "final answer is" / "####", take the last number as the answer.
+    """
     _check_lengths(completions, references)
     if grader == "verifier":
         pv = _require_verifier()
-        return list(pv.grade(list(completions), list(references), threads=threads))
+        return list(pv.grade(list(completions), list(references), threads=threads, last_number=last_number))
     if grader == "exact_match":
-        return _exact_verdicts(completions, references)
+        return _exact_verdicts(completions, references, last_number)
     raise ValueError(f"reward.grader={grader!r} is not one of 'verifier', 'exact_match'")
 
 
 # ------------------------------------------------------------------------------------- rewards
 def verifier_reward(completions: list[str], references: list[str], *, verdicts: Sequence[Any] | None = None,
-                    threads: int | None = None, **kw: Any) -> list[float | None]:
+                    threads: int | None = None, last_number: bool = True, **kw: Any) -> list[float | None]:
     """1.0 when prl_verifier grades the completion correct, else 0.0 (``verdicts=`` reuses a grading)."""
     _check_lengths(completions, references)
     if verdicts is None or kw.get("grader", "verifier") != "verifier":
-        verdicts = grade(completions, references, grader="verifier", threads=threads)
+        verdicts = grade(completions, references, grader="verifier", threads=threads, last_number=last_number)
     return [1.0 if v.correct else 0.0 for v in verdicts]
 
 
-def exact_match_reward(completions: list[str], references: list[str], **kw: Any) -> list[float | None]:
+def exact_match_reward(completions: list[str], references: list[str], *, last_number: bool = True,
+                       **kw: Any) -> list[float | None]:
     """1.0 when the extracted answer equals the gold answer string (whitespace-normalised)."""
     _check_lengths(completions, references)
-    return [1.0 if v.correct else 0.0 for v in _exact_verdicts(completions, references)]
+    return [1.0 if v.correct else 0.0 for v in _exact_verdicts(completions, references, last_number)]
 
 
 def format_reward(completions: list[str], references: list[str], **kw: Any) -> list[float | None]:

@@ -376,10 +376,12 @@ class Trainer:
 
         # ---- rewards
         with timer("reward"):
-            verdicts = grade(texts, golds, grader=c.reward.grader, threads=c.reward.verifier_threads)
+            verdicts = grade(texts, golds, grader=c.reward.grader, threads=c.reward.verifier_threads,
+                             last_number=c.reward.last_number)
             total, raw, n_none = combine_rewards(c.reward.funcs, c.reward.weights, texts, golds,
                                                  none_value=c.reward.none_value, verdicts=verdicts,
-                                                 grader=c.reward.grader, threads=c.reward.verifier_threads)
+                                                 grader=c.reward.grader, threads=c.reward.verifier_threads,
+                                                 last_number=c.reward.last_number)
         correct = np.array([bool(v.correct) for v in verdicts], dtype=np.float64)
         rew = np.asarray(total, dtype=np.float64)
         lens = np.array([len(r.response_ids) for r in rollouts])
@@ -417,7 +419,7 @@ class Trainer:
         else:
             m["train/skipped"] = 1
         with warnings.catch_warnings():  # a skipped update still advances the schedule (one tick per step)
-            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step()`")
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)`")
             self.sched.step()
         self.engine.sync_weights(self.policy)
         self.step = step
@@ -622,7 +624,7 @@ class Trainer:
                               greedy=c.eval.greedy, n=c.eval.n, ks=c.eval.k, temperature=c.eval.temperature,
                               top_p=c.eval.top_p, max_new_tokens=c.eval.max_new_tokens or c.rollout.max_new_tokens,
                               grader=c.reward.grader, threads=c.reward.verifier_threads,
-                              seed=c.train.seed * 31 + 17)
+                              last_number=c.reward.last_number, seed=c.train.seed * 31 + 17)
         metrics["time/eval"] = time.perf_counter() - t0
         return metrics
 

@@ -17,7 +17,7 @@ def tiny_overrides(out: Path, **kw) -> list[str]:
         "model.init": "tiny", "model.tiny.hidden_size": 32, "model.tiny.num_layers": 2, "model.tiny.num_heads": 2,
         "data.path": str(SUM7), "data.eval_size": 6,
         "rollout.n": 4, "rollout.max_new_tokens": 4,
-        "reward.funcs": "[exact_match]", "reward.grader": "exact_match",
+        "reward.funcs": "[verifier]", "reward.grader": "verifier",
         "optim.lr": 1e-2, "train.steps": 2, "train.prompts_per_step": 4, "train.micro_batch_size": 8,
         "train.output_dir": str(out), "eval.n": 2, "eval.k": "[1, 2]",
         "log.progress": False, "log.samples_every": 1, "log.plot": False, "ckpt.keep_last": 0,

@@ -33,6 +33,7 @@ def _metrics(run_dir):
 
 @pytest.mark.parametrize("algo, extra", [
     ("grpo", {}),
+    ("grpo", {"reward.funcs": "[exact_match, format]", "reward.weights": "[1.0, 0.5]", "reward.grader": "exact_match"}),
     ("drgrpo", {}),
     ("rloo", {}),
     ("prl", {"algo.prl.steps": "fixed:2"}),
@@ -50,6 +51,8 @@ def test_every_algorithm_runs(tmp_path, algo, extra):
     assert [r["step"] for r in steps] == [1, 2]
     for key in PER_STEP:
         assert key in steps[0], key
+    if "format" in extra.get("reward.funcs", ""):
+        assert "reward/format" in steps[0] and "reward/exact_match" in steps[0]
     if algo == "prl":
         assert "prl/future_kl_mean" in steps[-1] and steps[-1]["prl/steps_per_response"] >= 1
     if algo == "prime":
