@@ -325,6 +325,10 @@ mod tests {
         ok("\\boxed{\\binom{5}{2}}", "10");
         ok("\\boxed{5!}", "120");
         ok("\\boxed{\\sqrt[3]{-8}}", "-2");
+        ok("\\boxed{1.2e5}", "120000");
+        ok("\\boxed{3E-4}", "0.0003");
+        ok("\\boxed{2e}", "2e^1");
+        bad("\\boxed{1.2e5}", "12000");
     }
 
     #[test]

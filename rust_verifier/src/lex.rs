@@ -244,6 +244,26 @@ fn lex_into(s: &str, out: &mut Vec<Tok>, in_text: bool, lim: &Limits, depth: usi
                 }
                 out.push(Tok::Num(lit));
                 i = j;
+                // scientific notation: 1.2e5, 3E-4 (a letter e followed by digits)
+                if j < n && (b[j] == b'e' || b[j] == b'E') {
+                    let mut k = j + 1;
+                    let neg = k < n && b[k] == b'-';
+                    if k < n && (b[k] == b'-' || b[k] == b'+') {
+                        k += 1;
+                    }
+                    let ds = k;
+                    while k < n && b[k].is_ascii_digit() {
+                        k += 1;
+                    }
+                    if k > ds && k - ds <= 6 && (k == n || !b[k].is_ascii_alphabetic()) {
+                        out.extend([Tok::Star, Tok::Num("10".into()), Tok::Caret, Tok::LBrace]);
+                        if neg {
+                            out.push(Tok::Minus);
+                        }
+                        out.extend([Tok::Num(s[ds..k].to_string()), Tok::RBrace]);
+                        i = k;
+                    }
+                }
             }
             b'a'..=b'z' | b'A'..=b'Z' => {
                 let start = i;
