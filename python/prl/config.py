@@ -235,7 +235,7 @@ class LogConfig:
 class CkptConfig:
     """Checkpoints: HF directories + optimiser, scheduler, RNG and data position."""
 
-    every: int = _f(0, "checkpoint every this many steps (0: only at the end)")
+    every: int = _f(1, "checkpoint every this many steps (0: only at the end); 1 = a killed run loses at most the step in flight")
     keep_last: int = _f(2, "complete checkpoints kept (older ones are deleted; 0: keep all)")
     resume: str = _f("no", "'no', 'auto' (newest complete checkpoint in OUTPUT_DIR/checkpoints) or a checkpoint directory")
     save_final: bool = _f(True, "checkpoint after the last step")

@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import shutil
 import sys
 import time
 import warnings
@@ -125,6 +126,12 @@ def step_ids_for(spec: str, rollouts: Sequence[Rollout], response_mask: torch.Te
     return out.to(response_mask.device)
 
 
+def _step_ends(r: Rollout, sids: np.ndarray) -> list[int]:
+    """Character offsets (in ``r.text``) where each step ends, from per-token step ids [T_i]."""
+    n = len(sids)
+    return [int(r.offsets[j, 1]) for j in range(n) if j == n - 1 or sids[j + 1] != sids[j]]
+
+
 def _lr_lambda(cfg: Config):
     o, total = cfg.optim, max(cfg.train.steps, 1)
 
@@ -186,6 +193,9 @@ class Trainer:
             self.resume_dir = find_latest(self.ckpt_root)
         elif c.ckpt.resume != "no":
             self.resume_dir = Path(c.ckpt.resume)
+        if c.ckpt.resume == "no" and list_checkpoints(self.ckpt_root):
+            raise ConfigError(f"{self.out_dir} already holds checkpoints; continue it with ckpt.resume=auto or "
+                              "choose another train.output_dir")
 
         # ---- models
         self.init_dir = self._initial_model_dir()
@@ -237,7 +247,9 @@ class Trainer:
             return Path(c.model.path)  # type: ignore[arg-type]
         init = self.out_dir / "init_model"
         if (init / "config.json").is_file():
-            return init
+            if self.resume_dir is not None:
+                return init  # the run's own start point
+            shutil.rmtree(init)  # a fresh run builds its model afresh
         from prl.models.tiny import build_tokenizer, new_causal_lm
 
         t = c.model.tiny
@@ -430,7 +442,15 @@ class Trainer:
         # ---- samples
         if c.log.samples_every and step % c.log.samples_every == 0 and self.logger is not None:
             recs = []
-            for i, r in enumerate(rollouts[: c.log.num_samples]):
+            shown = rollouts[: c.log.num_samples]
+            try:  # step boundaries as algo.prl.steps would cut them (PRL's own are in sample_info)
+                sids = step_ids_for(c.algo.prl.steps, shown, build_batch(shown, self.engine.pad_token_id,
+                                                                         torch.device("cpu")).response_mask)
+            except ImportError:
+                sids = None
+            for i, r in enumerate(shown):
+                if sids is not None and "step_ends" not in sample_info.get(i, {}):
+                    sample_info.setdefault(i, {})["step_ends"] = _step_ends(r, sids[i, : len(r.response_ids)].numpy())
                 v = verdicts[i]
                 recs.append({"prompt": items[r.prompt_index]["prompt"], "completion": r.text, "gold": golds[i],
                              "reward": float(rew[i]), "correct": bool(v.correct), "status": v.status,
@@ -494,9 +514,7 @@ class Trainer:
             if orig < c.log.num_samples:
                 info: dict[str, Any] = {"advantage_first_token": float(adv[i, 0])}
                 if step_ids is not None:
-                    s = step_ids[i, : int(b.response_lens[i])].cpu().numpy()
-                    ends = [int(kept[i].offsets[j, 1]) for j in range(len(s)) if j == len(s) - 1 or s[j + 1] != s[j]]
-                    info["step_ends"] = ends  # character offsets where each step ends
+                    info["step_ends"] = _step_ends(kept[i], step_ids[i, : int(b.response_lens[i])].cpu().numpy())
                 sample_info[orig] = info
 
         if not _finite(adv):

@@ -37,7 +37,7 @@ def _metrics(run_dir):
     ("drgrpo", {}),
     ("rloo", {}),
     ("prl", {"algo.prl.steps": "fixed:2"}),
-    ("prime", {"algo.prime.update": "before"}),
+    ("prime", {"algo.prime.update": "before", "algo.filter.low": 0.0}),  # filter on, all-wrong groups kept
     ("prime", {"algo.prime.update": "after", "algo.filter.enabled": "off"}),
 ])
 def test_every_algorithm_runs(tmp_path, algo, extra):
@@ -56,7 +56,7 @@ def test_every_algorithm_runs(tmp_path, algo, extra):
     if algo == "prl":
         assert "prl/future_kl_mean" in steps[-1] and steps[-1]["prl/steps_per_response"] >= 1
     if algo == "prime":
-        assert "prm/acc" in steps[-1] or steps[-1]["filter/kept_groups"] == 0
+        assert "prm/acc" in steps[-1] and "prm/loss" in steps[-1]
         assert (list_checkpoints(out / "checkpoints")[-1][1] / "prm" / "config.json").is_file()
     assert steps[0]["rollout/logprob_gap"] < 1e-4  # same weights: engine and trainer agree
     final = [r for r in recs if r.get("eval/final")]
@@ -233,3 +233,54 @@ def test_cli_bad_data_is_a_clear_error(tmp_path, capsys, write_jsonl):
     assert rc == 2
     err = capsys.readouterr().err
     assert str(p) in err and "no column 'prompt'" in err
+
+
+def test_killed_run_resumes_to_the_same_parameters(tmp_path):
+    """SIGKILL a CLI run mid-training (maybe mid-checkpoint), resume with ckpt.resume=auto: the result
+    equals an uninterrupted run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import REPO
+
+    kw = {"train.steps": 6, "eval.at_end": False, "log.tensorboard": False, "algo.name": "prl",
+          "algo.prl.steps": "fixed:2", "ckpt.every": 1, "ckpt.keep_last": 2}
+    killed = tmp_path / "killed"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "python"), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-m", "prl.train", *tiny_overrides(killed, **kw)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None:
+            if (killed / "checkpoints" / "step_00000003" / "meta.json").exists():
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    proc.stderr.close()
+    last = find_latest(killed / "checkpoints")
+    assert last is not None and 3 <= int(last.name.split("_")[1]) < 6
+    resumed = Trainer(_cfg(tmp_path, "killed", **{**kw, "ckpt.resume": "auto"}))
+    resumed.run()
+    straight = Trainer(_cfg(tmp_path, "straight", **kw))
+    straight.run()
+    for (k, a), b in zip(straight.policy.state_dict().items(), resumed.policy.state_dict().values()):
+        assert torch.equal(a, b), k
+    steps = [r["step"] for r in _metrics(killed) if "reward/mean" in r]
+    assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def test_fresh_run_refuses_a_directory_with_checkpoints(tmp_path):
+    Trainer(_cfg(tmp_path, **{"train.steps": 1, "eval.at_end": False})).run()
+    from prl.config import ConfigError
+
+    with pytest.raises(ConfigError, match="ckpt.resume=auto"):
+        Trainer(_cfg(tmp_path, **{"train.steps": 1}))
