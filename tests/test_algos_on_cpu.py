@@ -268,7 +268,7 @@ def test_loss_and_grads_do_not_depend_on_micro_batching(agg, kl):
         part.backward()
         total += float(part.detach())
     # float64 throughout: the two orders of summation agree to ~1e-15; tolerance 1e-12
-    assert abs(total - float(whole)) < 1e-12
+    assert abs(total - float(whole.detach())) < 1e-12
     torch.testing.assert_close(p_micro.grad, p_whole.grad, atol=1e-12, rtol=1e-12)
 
 

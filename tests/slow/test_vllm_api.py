@@ -10,10 +10,15 @@ import typing
 
 import pytest
 
-pytestmark = pytest.mark.slow
-vllm = pytest.importorskip("vllm")
+from prl.rollout.vllm_engine import VLLM_API
 
-from prl.rollout.vllm_engine import VLLM_API  # noqa: E402
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module", autouse=True)
+def vllm():
+    """vLLM itself (the optional extra); the module skips without it."""
+    return pytest.importorskip("vllm")
 
 
 def _fields(cls) -> set[str]:
@@ -30,7 +35,7 @@ def _resolve(dotted: str):
     return getattr(importlib.import_module(mod), name)
 
 
-def test_pinned_version():
+def test_pinned_version(vllm):
     assert vllm.__version__.startswith("0.31."), vllm.__version__
 
 
@@ -39,7 +44,7 @@ def test_classes_exist():
         assert _resolve(dotted) is not None, dotted
 
 
-def test_llm_constructor_arguments():
+def test_llm_constructor_arguments(vllm):
     from vllm.engine.arg_utils import EngineArgs
 
     accepted = set(inspect.signature(vllm.LLM.__init__).parameters) | {f.name for f in dataclasses.fields(EngineArgs)}
@@ -47,14 +52,14 @@ def test_llm_constructor_arguments():
     assert not missing, f"vllm.LLM does not accept {missing}"
 
 
-def test_llm_methods():
+def test_llm_methods(vllm):
     for m in VLLM_API["LLM.methods"]:
         assert callable(getattr(vllm.LLM, m, None)), m
     assert "use_tqdm" in inspect.signature(vllm.LLM.generate).parameters
     assert "level" in inspect.signature(vllm.LLM.sleep).parameters
 
 
-def test_sampling_params_fields():
+def test_sampling_params_fields(vllm):
     missing = [f for f in VLLM_API["SamplingParams"] if f not in _fields(vllm.SamplingParams)]
     assert not missing, missing
     sp = vllm.SamplingParams(n=2, temperature=0.7, top_p=0.9, max_tokens=5, seed=1, logprobs=0, skip_special_tokens=True)
