@@ -141,7 +141,7 @@ fn grade_chunked(
 
 /// grade(preds, golds, *, threads=None, budget_ms=50.0, last_number=True) -> list[Verdict]
 #[pyfunction]
-#[pyo3(signature = (preds, golds, *, threads=None, budget_ms=DEFAULT_BUDGET_MS as f64, last_number=true))]
+#[pyo3(signature = (preds, golds, *, threads=None, budget_ms=50.0, last_number=true))]
 fn grade(
     py: Python<'_>,
     preds: Vec<String>,
@@ -160,7 +160,7 @@ type Columns = (Vec<bool>, Vec<&'static str>, Vec<Option<String>>, Vec<Option<St
 /// Columnar grading for the Arrow path: (correct, status, extracted, normalized_gold) lists.
 /// `semantic_only` skips the equal-strings shortcut (tests use it to exercise the parser).
 #[pyfunction]
-#[pyo3(signature = (preds, golds, *, threads=None, budget_ms=DEFAULT_BUDGET_MS as f64, last_number=true, semantic_only=false))]
+#[pyo3(signature = (preds, golds, *, threads=None, budget_ms=50.0, last_number=true, semantic_only=false))]
 fn _grade_columns(
     py: Python<'_>,
     preds: Vec<String>,

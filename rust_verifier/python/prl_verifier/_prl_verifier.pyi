@@ -1,6 +1,12 @@
 """Type stub of the compiled extension (kept honest with `python -m mypy.stubtest prl_verifier`)."""
 
-from typing import Final
+from typing import Final, final
+
+__all__ = [
+    "Verdict", "grade", "_grade_columns", "_split_steps_flat", "_check_mode", "_resolve_threads",
+    "VerifierError", "LengthMismatchError", "InvalidModeError", "InvalidOffsetsError", "InvalidArgumentError",
+    "InvalidColumnError", "DEFAULT_BUDGET_MS", "__version__",
+]
 
 __version__: Final[str]
 DEFAULT_BUDGET_MS: Final[float]
@@ -12,6 +18,7 @@ class InvalidOffsetsError(VerifierError): ...
 class InvalidArgumentError(VerifierError): ...
 class InvalidColumnError(VerifierError): ...
 
+@final
 class Verdict:
     """The verdict on one (prediction, gold) pair."""
 

@@ -251,7 +251,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     progress = Progress(n, enabled=(n >= args.progress_min) and not args.quiet)
     t0 = time.perf_counter()
     for start in range(0, n, CHUNK):
-        c, s, e, g = pv._grade_columns(
+        c, st, ex, ng = pv._grade_columns(
             preds[start : start + CHUNK],
             golds[start : start + CHUNK],
             threads=args.threads,
@@ -259,9 +259,9 @@ def cmd_grade(args: argparse.Namespace) -> int:
             last_number=not args.no_last_number,
         )
         correct += c
-        status += s
-        extracted += e
-        normalized += g
+        status += st
+        extracted += ex
+        normalized += ng
         progress.update(len(correct))
     seconds = time.perf_counter() - t0
     progress.close()

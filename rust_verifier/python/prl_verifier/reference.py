@@ -190,11 +190,11 @@ def _structure(s: str) -> Any:
         inner = s[2:-2].strip()
         return ("set", [_structure(p) for p in _split_top(inner, ",")] if inner else [])
     if s[0] in "([" and s[-1] in ")]":
-        inner = _split_top(s[1:-1], ",")
-        if len(inner) == 2 and not (s[0] == "(" and s[-1] == ")"):
-            return ("interval", parse_scalar(inner[0]), parse_scalar(inner[1]), s[0] == "[", s[-1] == "]")
-        if len(inner) >= 2:
-            return ("tuple", [_structure(p) for p in inner], s[0] == "(")
+        items = _split_top(s[1:-1], ",")
+        if len(items) == 2 and not (s[0] == "(" and s[-1] == ")"):
+            return ("interval", parse_scalar(items[0]), parse_scalar(items[1]), s[0] == "[", s[-1] == "]")
+        if len(items) >= 2:
+            return ("tuple", [_structure(p) for p in items], s[0] == "(")
     return ("expr", parse_scalar(s))
 
 
