@@ -16,8 +16,7 @@ def test_stub_matches_the_compiled_module(tmp_path):
     pytest.importorskip("mypy")
     res = subprocess.run(
         [sys.executable, "-m", "mypy.stubtest", "prl_verifier._prl_verifier",
-         "--mypy-config-file", str(ROOT / "rust_verifier" / "pyproject.toml"),
-         "--cache-dir", str(tmp_path / "mypy_cache")],
+         "--mypy-config-file", str(ROOT / "rust_verifier" / "pyproject.toml")],
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
     )
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
