@@ -34,8 +34,9 @@ def _metrics(run_dir):
 @pytest.mark.parametrize("algo, extra", [
     ("grpo", {}),
     ("grpo", {"reward.funcs": "[exact_match, format]", "reward.weights": "[1.0, 0.5]", "reward.grader": "exact_match"}),
-    ("drgrpo", {}),
-    ("rloo", {}),
+    ("drgrpo", {"algo.kl_in_reward_coef": 0.01}),
+    ("rloo", {"train.ppo_epochs": 2, "train.mini_batch_size": 8, "algo.clip_high": 0.28, "algo.dual_clip": 3.0,
+              "algo.kl_loss_coef": 0.01, "optim.scheduler": "cosine", "optim.warmup_steps": 1}),
     ("prl", {"algo.prl.steps": "fixed:2"}),
     ("prime", {"algo.prime.update": "before", "algo.filter.low": 0.0}),  # filter on, all-wrong groups kept
     ("prime", {"algo.prime.update": "after", "algo.filter.enabled": "off"}),
@@ -53,6 +54,9 @@ def test_every_algorithm_runs(tmp_path, algo, extra):
         assert key in steps[0], key
     if "format" in extra.get("reward.funcs", ""):
         assert "reward/format" in steps[0] and "reward/exact_match" in steps[0]
+    if "train.ppo_epochs" in extra:
+        assert all(r["actor/optimizer_steps"] == 4 for r in steps)  # 2 epochs x 2 mini-batches
+        assert steps[0]["actor/lr"] < steps[-1]["actor/lr"] or steps[-1]["actor/lr"] < cfg.optim.lr
     if algo == "prl":
         assert "prl/future_kl_mean" in steps[-1] and steps[-1]["prl/steps_per_response"] >= 1
     if algo == "prime":
@@ -76,14 +80,15 @@ def test_every_algorithm_runs(tmp_path, algo, extra):
 
 
 def test_reward_rises(tmp_path):
-    """A learning test: GRPO on 'sums to 7' lifts the batch reward within 25 steps."""
-    cfg = _cfg(tmp_path, **{"train.steps": 25, "train.prompts_per_step": 8, "rollout.n": 8, "rollout.max_new_tokens": 3,
+    """A learning test: GRPO on 'sums to 7' lifts the batch reward within 20 steps (seeds 0-2: from
+    <= 0.11 over the first 5 steps to >= 0.58 over the last 5)."""
+    cfg = _cfg(tmp_path, **{"train.steps": 20, "train.prompts_per_step": 4, "rollout.n": 8, "rollout.max_new_tokens": 3,
                             "train.micro_batch_size": 64, "eval.n": 0, "log.samples_every": 0, "ckpt.save_final": False,
                             "log.tensorboard": False})
     Trainer(cfg).run()
     r = [m["reward/mean"] for m in _metrics(tmp_path / "run") if "reward/mean" in m]
     first, last = sum(r[:5]) / 5, sum(r[-5:]) / 5
-    assert last > first + 0.2, r
+    assert last > first + 0.3, r
 
 
 @pytest.mark.parametrize("algo", ["prl", "prime"])
@@ -171,10 +176,10 @@ def test_oom_names_the_knob(tmp_path):
 
 
 def test_micro_batching_does_not_change_the_update(tmp_path):
-    """The accumulated gradient at the optimiser step is the same for micro-batches of 1 and of 16."""
+    """The accumulated gradient at the optimiser step is the same for micro-batches of 3 (uneven: 16 = 5 x 3 + 1) and of 16."""
     results = []
-    for name, micro, algo in (("m1", 1, "drgrpo"), ("m16", 16, "drgrpo"), ("p1", 1, "prl"), ("p16", 16, "prl")):
-        t = Trainer(_cfg(tmp_path, name, **{"train.steps": 2, "train.micro_batch_size": micro, "eval.at_end": False,
+    for name, micro, algo in (("m3", 3, "drgrpo"), ("m16", 16, "drgrpo"), ("p3", 3, "prl"), ("p16", 16, "prl")):
+        t = Trainer(_cfg(tmp_path, name, **{"train.steps": 3, "train.micro_batch_size": micro, "eval.at_end": False,
                                             "ckpt.save_final": False, "algo.name": algo, "optim.max_grad_norm": 0,
                                             "algo.prl.steps": "fixed:2"}))
         grads = []
@@ -182,9 +187,9 @@ def test_micro_batching_does_not_change_the_update(tmp_path):
         t.run()
         results.append((grads, _metrics(tmp_path / name)))
     for (ga, ma), (gb, mb) in (results[:2], results[2:]):
-        assert len(ga) == len(gb) == 2
+        assert len(ga) == len(gb) == 3
         assert [r["reward/mean"] for r in ma] == [r["reward/mean"] for r in mb]
-        assert any(g.abs().sum() > 0 for g in ga[0])
+        assert any(g.abs().sum() > 0 for step in ga for g in step)
         for step_a, step_b in zip(ga, gb):
             for a, b in zip(step_a, step_b):
                 torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-7)
@@ -284,3 +289,27 @@ def test_fresh_run_refuses_a_directory_with_checkpoints(tmp_path):
 
     with pytest.raises(ConfigError, match="ckpt.resume=auto"):
         Trainer(_cfg(tmp_path, **{"train.steps": 1}))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("algo", ["prl", "prime"])
+def test_runs_on_cuda(tmp_path, algo):
+    t = Trainer(_cfg(tmp_path, **{"algo.name": algo, "train.device": "cuda", "algo.filter.enabled": "off"}))
+    assert next(t.policy.parameters()).is_cuda and next(t.ref.parameters()).is_cuda
+    t.run()
+    steps = [r for r in _metrics(tmp_path / "run") if "reward/mean" in r]
+    assert len(steps) == 2 and all(r["rollout/logprob_gap"] < 1e-3 for r in steps)
+
+
+def test_lr_schedule():
+    from prl.trainer import _lr_lambda
+
+    c = load_config(None, ["model.init=tiny", "data.path=x", "train.steps=10", "optim.warmup_steps=2",
+                           "optim.scheduler=cosine", "optim.min_lr_ratio=0.1"])
+    f = _lr_lambda(c)
+    assert [f(0), f(1)] == [0.5, 1.0] and f(2) == 1.0
+    assert abs(f(10) - 0.1) < 1e-9 and 0.1 < f(6) < 1.0
+    c.optim.scheduler = "linear"
+    assert abs(_lr_lambda(c)(6) - (1 - 0.9 * 0.5)) < 1e-9
+    c.optim.scheduler = "constant"
+    assert _lr_lambda(c)(7) == 1.0
