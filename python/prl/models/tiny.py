@@ -148,12 +148,16 @@ def new_causal_lm(
     max_position_embeddings: int = 512,
     tie_word_embeddings: bool = True,
     rope_theta: float = 10000.0,
+    initializer_range: float | None = None,
     seed: int = 0,
 ) -> transformers.PreTrainedModel:
     """A randomly initialised causal LM (Qwen2 or Llama config) for ``tokenizer``, in float32.
 
     ``intermediate_size`` defaults to ``4 * hidden_size``; ``num_kv_heads`` to ``num_heads`` (no
-    grouped-query attention). The init is deterministic for a given ``seed`` (the global torch RNG
+    grouped-query attention). ``initializer_range`` (std of the normal init) defaults to
+    ``min(0.1, hidden_size ** -0.5)`` rather than transformers' 0.02: at widths of 32-256 the 0.02
+    init leaves a long loss plateau before attention learns to copy (measured: a 2-layer d=64 model
+    needs ~200 steps at 0.02 and < 50 at 0.1 to copy a digit 8 tokens back). The init is deterministic for a given ``seed`` (the global torch RNG
     is saved and restored, so calling this does not disturb the caller's random stream).
     """
     if arch not in _ARCHS:
@@ -182,6 +186,7 @@ def new_causal_lm(
         pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=tie_word_embeddings,
         rope_parameters={"rope_type": "default", "rope_theta": float(rope_theta)},
+        initializer_range=float(initializer_range if initializer_range is not None else min(0.1, hidden_size ** -0.5)),
         hidden_act="silu",
     )
     if arch == "qwen2":

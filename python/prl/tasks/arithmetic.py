@@ -159,8 +159,8 @@ def sample_problem(cfg: ArithmeticConfig, rng: random.Random) -> Problem:
             choices.append("-")
         if "*" in cfg.ops and 2 * v <= cfg.max_value and v > 0:
             choices.append("*")
-        if not choices:  # e.g. only '+' allowed and v == max_value: fall back to subtraction
-            choices = ["-"]
+        if not choices:  # e.g. only '-' allowed and v == 0: step the other way to stay in range
+            choices = ["+"] if v < cfg.max_value else ["-"]
         op = rng.choice(choices)
         if op == "+":
             x = rng.randint(1, min(top, cfg.max_value - v))
