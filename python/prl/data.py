@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-__all__ = ["DataError", "PromptExample", "load_examples", "render_prompt", "split_eval", "PromptIterator"]
+__all__ = ["DataError", "PromptExample", "load_examples", "render_prompt", "encode_prompt", "split_eval", "PromptIterator"]
 
 
 class DataError(ValueError):
@@ -171,6 +171,15 @@ def render_prompt(tokenizer: Any, prompt: str, *, template: str = "auto", plain_
         return plain_template.format(prompt=prompt)
     except (KeyError, IndexError) as e:
         raise DataError(f"data.plain_template {plain_template!r}: bad placeholder {e}; use {{prompt}}") from None
+
+
+def encode_prompt(tokenizer: Any, prompt: str, *, template: str = "auto", plain_template: str = "{prompt}",
+                  system_prompt: str | None = None) -> list[int]:
+    """Token ids of the rendered prompt. A chat template writes its own special tokens; a plain
+    prompt gets the tokenizer's usual ones (e.g. BOS)."""
+    text = render_prompt(tokenizer, prompt, template=template, plain_template=plain_template, system_prompt=system_prompt)
+    chat = template == "chat" or (template == "auto" and getattr(tokenizer, "chat_template", None) is not None)
+    return list(tokenizer(text, add_special_tokens=not chat)["input_ids"])
 
 
 class PromptIterator:

@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from prl.data import DataError, load_examples, render_prompt
+    from prl.data import DataError, encode_prompt, load_examples
     from prl.modeling import load_causal_lm, load_tokenizer, resolve_device
     from prl.rollout import HFEngine
 
@@ -123,9 +123,12 @@ def main(argv: list[str] | None = None) -> int:
     tok = load_tokenizer(a.model)
     model = load_causal_lm(a.model, dtype=getattr(torch, a.dtype), device=device)
     engine = HFEngine(model, tok, batch_size=a.batch_size)
-    texts = [render_prompt(tok, e.prompt, template=a.template, plain_template=a.plain_template,
-                           system_prompt=a.system_prompt) for e in ex]
-    ids = [tok(t, add_special_tokens=False)["input_ids"] for t in texts]
+    try:
+        ids = [encode_prompt(tok, e.prompt, template=a.template, plain_template=a.plain_template,
+                             system_prompt=a.system_prompt) for e in ex]
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     metrics, records = evaluate(engine, ids, [e.answer for e in ex], greedy=not a.no_greedy, n=a.n, ks=a.k,
                                 temperature=a.temperature, top_p=a.top_p, max_new_tokens=a.max_new_tokens,
                                 grader=a.grader, last_number=not a.no_last_number, seed=a.seed)

@@ -49,7 +49,7 @@ from prl import algos
 from prl.checkpoint import (find_latest, list_checkpoints, load_trainer_state, prune_checkpoints, rng_state,
                             save_checkpoint, set_rng_state)
 from prl.config import Config, ConfigError, to_yaml
-from prl.data import DataError, PromptExample, PromptIterator, load_examples, render_prompt, split_eval
+from prl.data import DataError, PromptExample, PromptIterator, encode_prompt, load_examples, render_prompt, split_eval
 from prl.logprobs import response_logprobs
 from prl.modeling import load_causal_lm, load_tokenizer, resolve_device
 from prl.rewards import combine_rewards, grade
@@ -269,10 +269,8 @@ class Trainer:
         d = self.cfg.data
         items, too_long = [], 0
         for e in examples:
-            text = render_prompt(self.tokenizer, e.prompt, template=d.template, plain_template=d.plain_template,
-                                 system_prompt=d.system_prompt)
-            chat = d.template == "chat" or (d.template == "auto" and getattr(self.tokenizer, "chat_template", None))
-            ids = self.tokenizer(text, add_special_tokens=not chat)["input_ids"]
+            ids = encode_prompt(self.tokenizer, e.prompt, template=d.template, plain_template=d.plain_template,
+                                system_prompt=d.system_prompt)
             if len(ids) > d.max_prompt_tokens:
                 too_long += 1
                 continue
