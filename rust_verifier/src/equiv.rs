@@ -73,7 +73,7 @@ pub fn eval(e: &Expr, env: Env, lim: &Limits, depth: usize) -> NResult {
     })
 }
 
-fn log(b: &Num, x: &Num) -> NResult {
+pub fn log(b: &Num, x: &Num) -> NResult {
     if x.is_zero() {
         return Err(EvalError::Domain("log of zero"));
     }
@@ -285,6 +285,22 @@ impl<'l> Comparer<'l> {
         }
     }
 
+    /// Two evaluated values of `a` and `b` (at `env`): exact when both are rational; else certified
+    /// by ball arithmetic ([`crate::ball`]); f64 at 1e-9 relative only where the balls cannot
+    /// decide (complex logs and trig, infinities, ill-conditioned values).
+    fn values_eq(&self, a: &Expr, b: &Expr, env: Env, x: &Num, y: &Num) -> Result<bool, Timeout> {
+        if let (Num::Rat(p), Num::Rat(q)) = (x, y) {
+            return Ok(p == q);
+        }
+        match crate::ball::certified_eq(a, b, env, self.lim) {
+            Some(r) => Ok(r),
+            None => {
+                self.check()?;
+                Ok(num_eq(x, y))
+            }
+        }
+    }
+
     /// Scalar expressions equal as functions of their variables.
     pub fn expr_eq(&self, a: &Expr, b: &Expr) -> Result<bool, Timeout> {
         self.check()?;
@@ -299,7 +315,7 @@ impl<'l> Comparer<'l> {
         if vs.is_empty() {
             let (va, vb) = (self.ev(a, &[])?, self.ev(b, &[])?);
             return Ok(match (va, vb) {
-                (Some(x), Some(y)) => num_eq(&x, &y),
+                (Some(x), Some(y)) => self.values_eq(a, b, &[], &x, &y)?,
                 _ => false,
             });
         }
@@ -312,7 +328,7 @@ impl<'l> Comparer<'l> {
             let env: Vec<(String, Num)> = names.iter().enumerate().map(|(k, n)| (n.clone(), point(j, k))).collect();
             let (va, vb) = (self.ev(a, &env)?, self.ev(b, &env)?);
             if let (Some(x), Some(y)) = (va, vb) {
-                if !num_eq(&x, &y) {
+                if !self.values_eq(a, b, &env, &x, &y)? {
                     return Ok(false);
                 }
                 compared += 1;

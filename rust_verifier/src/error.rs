@@ -47,6 +47,7 @@ impl Limits {
     pub fn with_budget(budget: Duration) -> Limits {
         Limits { deadline: Instant::now().checked_add(budget) }
     }
+    pub const UNBOUNDED: Limits = Limits { deadline: None };
     pub fn unbounded() -> Limits {
         Limits { deadline: None }
     }

@@ -285,6 +285,44 @@ mod tests {
     }
 
     #[test]
+    fn irrational_exactness() {
+        // differences far below f64 resolution are seen (certified ball arithmetic)
+        bad("\\boxed{10^{30}+\\sqrt2}", "10^{30}+\\sqrt3");
+        ok("\\boxed{10^{30}+\\sqrt{2}}", "\\sqrt2 + 10^{30}");
+        bad("\\boxed{10^{400}+\\sqrt2}", "10^{400}+\\sqrt3");
+        ok("\\boxed{(10^{100}+\\sqrt2)-10^{100}}", "\\sqrt2");
+        bad("\\boxed{\\pi + 10^{-40}}", "\\pi");
+        bad("\\boxed{\\frac{\\sqrt2}{10^{60}}}", "\\frac{\\sqrt3}{10^{60}}");
+        bad("\\boxed{3.14159265358979323846}", "\\pi");
+        bad("\\boxed{1.4142135623730951}", "\\sqrt2");
+        bad("\\boxed{e^{10^{-30}}}", "1");
+        bad("\\boxed{\\ln(10^{30}+1)}", "\\ln(10^{30})");
+        bad("\\boxed{\\sin(10^{-25})}", "10^{-25}");
+        // identities still hold
+        ok("\\boxed{\\sqrt{8}}", "2\\sqrt2");
+        ok("\\boxed{\\frac{1}{\\sqrt2+1}}", "\\sqrt2-1");
+        ok("\\boxed{\\sqrt{3+2\\sqrt2}}", "1+\\sqrt2");
+        ok("\\boxed{\\sqrt[3]{2}\\cdot\\sqrt[3]{4}}", "2");
+        ok("\\boxed{e^{\\ln 5}}", "5");
+        ok("\\boxed{\\sin\\frac{\\pi}{6}}", "\\frac12");
+        ok("\\boxed{\\cos\\frac{\\pi}{4}}", "\\frac{\\sqrt2}{2}");
+        ok("\\boxed{\\tan\\frac{\\pi}{3}}", "\\sqrt3");
+        ok("\\boxed{\\arctan 1}", "\\frac{\\pi}{4}");
+        ok("\\boxed{\\arcsin\\frac12}", "\\frac{\\pi}{6}");
+        ok("\\boxed{\\arccos 0}", "\\frac{\\pi}{2}");
+        ok("\\boxed{\\log_2 10}", "\\frac{\\ln 10}{\\ln 2}");
+        ok("\\boxed{\\sin(\\pi)}", "0");
+        ok("\\boxed{e^{i\\pi}+1}", "0");
+        ok("\\boxed{(1+i)^2}", "2i");
+        ok("\\boxed{\\sqrt{-4}}", "2i");
+        ok("\\boxed{2^{\\sqrt2}\\cdot 2^{\\sqrt2}}", "4^{\\sqrt2}");
+        ok("\\boxed{\\sqrt{x^2+2x+1}}", "|x+1|");
+        bad("\\boxed{\\sqrt{x}+10^{30}}", "\\sqrt{x+10^{-40}}+10^{30}");
+        ok("\\boxed{\\frac{\\pi}{6}}", "\\frac{\\pi}{6}");
+        ok("\\boxed{2\\sqrt{2}\\pi^2}", "\\sqrt8\\pi\\cdot\\pi");
+    }
+
+    #[test]
     fn structures() {
         ok("\\boxed{(1, 2)}", "(1,2)");
         bad("\\boxed{(2, 1)}", "(1,2)");

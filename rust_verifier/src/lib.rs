@@ -5,6 +5,7 @@
 //! ties them together with a per-item budget, [`steps`] splits responses into steps, and
 //! [`parallel`] runs batches on rayon pools. `python` (feature `python`) is the thin pyo3 binding.
 
+pub mod ball;
 pub mod equiv;
 pub mod error;
 pub mod extract;

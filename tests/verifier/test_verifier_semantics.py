@@ -51,6 +51,13 @@ CASES = [
     ("\\boxed{3+4i}", "4i+3", "correct"),
     ("\\boxed{3-4i}", "3+4i", "wrong"),
     ("\\boxed{\\frac{1}{i}}", "-i", "correct"),
+    # irrational values compared exactly enough (certified ball arithmetic), not at 1e-9
+    ("\\boxed{10^{30}+\\sqrt2}", "10^{30}+\\sqrt3", "wrong"),
+    ("\\boxed{10^{30}+\\sqrt{8}}", "2\\sqrt2+10^{30}", "correct"),
+    ("\\boxed{3.141592653589793}", "\\pi", "wrong"),
+    ("\\boxed{\\frac{1}{\\sqrt2+1}}", "\\sqrt2-1", "correct"),
+    ("\\boxed{\\sin\\frac{\\pi}{3}}", "\\frac{\\sqrt3}{2}", "correct"),
+    ("\\boxed{e^{10^{-30}}}", "1", "wrong"),
     # expressions with variables
     ("\\boxed{x^2+2x+1}", "(x+1)^2", "correct"),
     ("\\boxed{x^2+2x+2}", "(x+1)^2", "wrong"),
