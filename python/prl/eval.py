@@ -109,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"--k {k} must lie in [1, --n={a.n}]")
 
     import torch
+    import transformers
 
+    transformers.utils.logging.disable_progress_bar()
     from prl.data import DataError, encode_prompt, load_examples
     from prl.modeling import load_causal_lm, load_tokenizer, resolve_device
     from prl.rollout import HFEngine

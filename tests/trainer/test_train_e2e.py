@@ -313,3 +313,27 @@ def test_lr_schedule():
     assert abs(_lr_lambda(c)(6) - (1 - 0.9 * 0.5)) < 1e-9
     c.optim.scheduler = "constant"
     assert _lr_lambda(c)(7) == 1.0
+
+
+def test_model_directory_with_chat_template_and_eval_file(tmp_path, write_jsonl):
+    """model.init=path: a saved HF directory whose tokenizer has a chat template; a separate eval file."""
+    from prl.models.tiny import build_tokenizer, new_causal_lm
+
+    tok = build_tokenizer(["0123456789+=<>|usersyemaitn"], include_printable=False)
+    tok.chat_template = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}{% endfor %}"
+                         "{% if add_generation_prompt %}<|assistant|>{% endif %}")
+    model = new_causal_lm(tok, hidden_size=32, num_layers=1, num_heads=2)
+    model.save_pretrained(tmp_path / "m")
+    tok.save_pretrained(tmp_path / "m")
+    train_file = write_jsonl([{"q": f"{a}+{7 - a}=", "a": "7"} for a in range(8)], "train.jsonl")
+    eval_file = write_jsonl([{"q": "3+4=", "a": "7"}, {"q": "2+5=", "a": "7"}], "eval.jsonl")
+    cfg = load_config(None, tiny_overrides(tmp_path / "run", **{
+        "model.init": "path", "model.path": str(tmp_path / "m"), "data.path": str(train_file),
+        "data.eval_path": str(eval_file), "data.prompt_column": "q", "data.answer_column": "a",
+        "data.system_prompt": "sys"}))
+    t = Trainer(cfg)
+    assert len(t.eval_items) == 2 and len(t.train_items) == 8
+    assert tok.decode(t.train_items[0]["ids"]) == "<|system|>sys<|user|>" + t.train_items[0]["prompt"] + "<|assistant|>"
+    t.run()
+    final = [r for r in _metrics(tmp_path / "run") if r.get("eval/final")]
+    assert final and 0.0 <= final[0]["eval/greedy_acc"] <= 1.0
