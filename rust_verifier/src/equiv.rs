@@ -429,7 +429,8 @@ impl<'l> Comparer<'l> {
             // x = 3 vs x = 3.0: same variable, equal values
             if oa[0] == RelOp::Eq && ob[0] == RelOp::Eq {
                 if let (Some((va, xa)), Some((vb, xb))) = (assignment(ea), assignment(eb)) {
-                    if va == vb {
+                    // same variable, or a function head on either side (`f(x) = ..` vs `y = ..`)
+                    if va == vb || va.contains('(') || vb.contains('(') {
                         return self.expr_eq(xa, xb);
                     }
                 }

@@ -285,6 +285,24 @@ mod tests {
     }
 
     #[test]
+    fn function_assignments() {
+        ok("\\boxed{f(x)=2x+1}", "2x+1");
+        ok("\\boxed{2x+1}", "f(x) = 2x+1");
+        ok("\\boxed{f(x) = 1+2x}", "f(x)=2x+1");
+        ok("\\boxed{g(t)=t^2-1}", "(t-1)(t+1)");
+        ok("\\boxed{y = 2x + 1}", "f(x)=2x+1");
+        ok("\\boxed{f^{-1}(x)=\\frac{x-1}{2}}", "\\frac{x}{2}-\\frac12");
+        ok("\\boxed{h(x,y)=x+y}", "y+x");
+        bad("\\boxed{f(x)=2x+2}", "2x+1");
+        bad("\\boxed{f(x)=2x+2}", "f(x)=2x+1");
+        // equations still compare as equations
+        ok("\\boxed{2x - y + 1 = 0}", "y=2x+1");
+        bad("\\boxed{x+y=1}", "x-y=1");
+        // a product is not a function head
+        ok("\\boxed{2(x+1)=4}", "x+1=2");
+    }
+
+    #[test]
     fn irrational_exactness() {
         // differences far below f64 resolution are seen (certified ball arithmetic)
         bad("\\boxed{10^{30}+\\sqrt2}", "10^{30}+\\sqrt3");

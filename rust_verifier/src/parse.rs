@@ -337,9 +337,17 @@ impl<'l> AnswerParser<'l> {
                 }
             }
             let mut exprs = Vec::new();
-            for p in rels {
+            let single_eq = ops.len() == 1 && ops[0] == RelOp::Eq;
+            for (k, p) in rels.into_iter().enumerate() {
                 if p.is_empty() {
                     return syn("relation with an empty side");
+                }
+                // `f(x) = 2x+1`: the left side names a function, an assignment like `y = 2x+1`
+                if k == 0 && single_eq {
+                    if let Some(name) = func_head(p) {
+                        exprs.push(Expr::Var(name));
+                        continue;
+                    }
                 }
                 exprs.push(self.expr(p, depth + 1)?);
             }
@@ -447,6 +455,45 @@ pub fn tok_text(t: &Tok) -> String {
         Tok::Plus => "+".into(),
         _ => String::new(),
     }
+}
+
+/// A function head `f(x)`, `g(t)`, `h(x, y)`, `f^{-1}(x)`: a letter (not the constants e, i) and a
+/// parenthesised list of letters. Returns its name, e.g. `f(x)`.
+pub fn func_head(p: &[Tok]) -> Option<String> {
+    let name = match p.first() {
+        Some(Tok::Ident(f)) if f.len() == 1 && f != "e" && f != "i" && f.chars().all(|c| c.is_ascii_alphabetic()) => f.clone(),
+        _ => return None,
+    };
+    let mut k = 1;
+    let mut head = name;
+    if p.get(1) == Some(&Tok::Caret) {
+        match p.get(2..7) {
+            Some([Tok::LBrace, Tok::Minus, Tok::Num(one), Tok::RBrace, Tok::LParen]) if one == "1" => {
+                head.push_str("^{-1}");
+                k = 6;
+            }
+            _ => return None,
+        }
+    }
+    if p.get(k) != Some(&Tok::LParen) || p.last() != Some(&Tok::RParen) {
+        return None;
+    }
+    let inner = &p[k + 1..p.len() - 1];
+    if inner.is_empty() {
+        return None;
+    }
+    let mut args = Vec::new();
+    for (j, t) in inner.iter().enumerate() {
+        match (j % 2, t) {
+            (0, Tok::Ident(v)) => args.push(v.clone()),
+            (1, Tok::Comma) => {}
+            _ => return None,
+        }
+    }
+    if inner.len() % 2 == 0 {
+        return None;
+    }
+    Some(format!("{head}({})", args.join(",")))
 }
 
 /// Text comparison form: lowercase, alphanumerics only.

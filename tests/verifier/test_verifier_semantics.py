@@ -89,6 +89,11 @@ CASES = [
     ("\\boxed{x \\le 3}", "(-\\infty, 3)", "wrong"),
     ("\\boxed{x \\ge 2}", "[2,\\infty)", "correct"),
     ("\\boxed{1 \\pm \\sqrt{2}}", "1+\\sqrt2, 1-\\sqrt2", "correct"),
+    # function definitions are assignments
+    ("\\boxed{f(x) = 2x+1}", "2x+1", "correct"),
+    ("\\boxed{2x+1}", "g(t) = 2t+1", "wrong"),  # different variable
+    ("\\boxed{2t+1}", "g(t) = 2t+1", "correct"),
+    ("\\boxed{f(x) = 2x+3}", "f(x)=2x+1", "wrong"),
     # multiple choice, text
     ("\\boxed{(C)}", "\\text{(C)}", "correct"),
     ("\\boxed{\\text{(C) } 12}", "C", "correct"),
