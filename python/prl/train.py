@@ -11,6 +11,10 @@ Launch commands
     python -m prl.plot runs/x                                           # curves -> runs/x/plots/*.png
     tensorboard --logdir runs/x/tb
 
+Run directory (train.output_dir): config.yaml (resolved), metrics.jsonl (one line per step and per
+evaluation), samples.jsonl (completions, rewards, verdicts, step boundaries), tb/ (TensorBoard),
+plots/*.png, init_model/ (model.init=tiny), checkpoints/step_NNNNNNNN/{policy,prm,trainer_state.pt}.
+
 Overrides are ``key=value`` (or ``--key=value`` / ``--key value``) with dotted keys; values are read
 as YAML (``1e-5``, ``true``, ``null``, ``[1, 4]``). Unknown keys are errors naming the closest key.
 

@@ -24,7 +24,8 @@ Decisions (where DESIGN.md is silent):
     shuffling uses a per-step generator, so a resumed run draws exactly what a straight run draws.
   * A None reward ("cannot judge") counts as ``reward.none_value``. PRIME's PRM labels are the
     grader's 0/1 correctness, whatever other reward functions add.
-  * A step whose filter keeps no group makes no update (logged with ``filter/kept_groups = 0``).
+  * A step whose filter keeps no group makes no update (logged with ``filter/kept_groups = 0``; the
+    log-prob based metrics -- entropy, KL, gap, losses -- are absent from that step's line).
   * A non-finite loss or gradient norm skips the rest of that step's update (warning); after
     ``train.max_bad_steps`` such steps in a row the run aborts.
 """

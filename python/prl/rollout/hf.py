@@ -28,6 +28,34 @@ def oom_message(what: str, knob: str, value: Any) -> str:
             "(with ckpt.resume=auto to continue from the last checkpoint)")
 
 
+class _LogprobRecorder:
+    """A logits processor that records log-probs of the sampled tokens from the RAW logits / temperature.
+
+    Custom processors run before generate's temperature/top-p warpers, so ``scores`` here are the
+    model's logits. At call t the token chosen at call t-1 is ``input_ids[:, -1]``; the last token is
+    gathered in :meth:`finish`. Memory: one [b, V] row per step instead of output_logits' [b, T, V].
+    """
+
+    def __init__(self, temperature: float):
+        self.temperature = temperature
+        self.prev: torch.Tensor | None = None  # [b, V] log-softmax of the previous step
+        self.out: list[torch.Tensor] = []  # T x [b]
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        if self.prev is not None:
+            self.out.append(self.prev.gather(1, input_ids[:, -1:]).squeeze(1))
+        self.prev = torch.log_softmax(scores.float() / self.temperature, dim=-1)
+        return scores
+
+    def finish(self, seq: torch.Tensor) -> torch.Tensor:
+        """seq [b, T] generated tokens -> [b, T] their log-probs."""
+        if self.prev is not None and len(self.out) < seq.shape[1]:
+            self.out.append(self.prev.gather(1, seq[:, len(self.out):len(self.out) + 1]).squeeze(1))
+        if len(self.out) != seq.shape[1]:
+            raise RuntimeError(f"HFEngine: recorded {len(self.out)} log-probs for {seq.shape[1]} generated tokens")
+        return torch.stack(self.out, dim=1) if self.out else torch.zeros(seq.shape, device=seq.device)
+
+
 class HFEngine(RolloutEngine):
     name = "hf"
 
@@ -71,7 +99,7 @@ class HFEngine(RolloutEngine):
 
     @torch.no_grad()
     def generate(self, prompt_ids: Sequence[Sequence[int]], params: SamplingParams) -> list[list[Rollout]]:
-        from transformers import GenerationConfig
+        from transformers import GenerationConfig, LogitsProcessorList
 
         for i, p in enumerate(prompt_ids):
             if len(p) == 0:
@@ -87,7 +115,6 @@ class HFEngine(RolloutEngine):
             eos_token_id=self.eos_token_ids,
             pad_token_id=self.pad_token_id,
             return_dict_in_generate=True,
-            output_logits=True,
         )
         temp = 1.0 if greedy else float(params.temperature)
         dev = self.device
@@ -105,13 +132,14 @@ class HFEngine(RolloutEngine):
                         ids[r, L - len(p):] = torch.tensor(p, dtype=torch.long)
                         att[r, L - len(p):] = 1
                     ids, att = ids.to(dev), att.to(dev)
+                    rec = _LogprobRecorder(temp)
                     try:
-                        res = self.model.generate(input_ids=ids, attention_mask=att, generation_config=gen_cfg)
+                        res = self.model.generate(input_ids=ids, attention_mask=att, generation_config=gen_cfg,
+                                                  logits_processor=LogitsProcessorList([rec]))
                     except torch.OutOfMemoryError as e:
                         raise RuntimeError(oom_message("generation", "rollout.batch_size", self.batch_size)) from e
                     seq = res.sequences[:, L:]  # [b, T]
-                    logits = torch.stack(res.logits, dim=1).float()  # [b, T, V] raw logits
-                    lp = torch.log_softmax(logits / temp, dim=-1).gather(-1, seq.unsqueeze(-1)).squeeze(-1)  # [b, T]
+                    lp = rec.finish(seq)  # [b, T]
                     seq_c, lp_c = seq.cpu().tolist(), lp.cpu().numpy()
                     for r, (pi, p) in enumerate(chunk):
                         toks = seq_c[r]
