@@ -4,7 +4,7 @@ use crate::equiv::{canon, scale_percent, Comparer, Timeout};
 use crate::error::{Limits, VerifyError};
 use crate::extract::{extract_gold, extract_marked, last_number};
 use crate::lex::{clean, lex};
-use crate::parse::{Answer, AnswerParser, ParseError, Parsed};
+use crate::parse::{reread_in_base, Answer, AnswerParser, ParseError, Parsed};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
@@ -146,6 +146,12 @@ fn compare(g: &Parsed, p: &Parsed, lim: &Limits) -> Result<bool, Timeout> {
             return cmp.eq(&gs, &p.ans);
         }
     }
+    // gold `52_8`, prediction `52`: the digits in the gold's base (the question asked for base 8)
+    if let (Some(b), None) = (g.base, p.base) {
+        if let Some(pb) = reread_in_base(&p.ans, b) {
+            return cmp.eq(&g.ans, &pb);
+        }
+    }
     Ok(false)
 }
 
@@ -282,6 +288,25 @@ mod tests {
         bad("\\boxed{123456789012345678901234567891}", "123456789012345678901234567890");
         ok("\\boxed{123456789012345678901234567890}", "123456789012345678901234567890.0");
         bad("\\boxed{3.14159}", "\\pi");
+    }
+
+    #[test]
+    fn base_subscripts() {
+        ok("\\boxed{52_8}", "42");
+        ok("\\boxed{52_{8}}", "52_8");
+        ok("\\boxed{1011_2}", "11");
+        ok("\\boxed{1011_{2}}", "1011_2");
+        ok("\\boxed{42}", "52_8"); // by value
+        ok("\\boxed{52}", "52_8"); // the digits in the asked base
+        ok("\\boxed{25_{10}}", "25");
+        ok("\\boxed{10_{16}}", "16");
+        bad("\\boxed{52_8}", "52");
+        bad("\\boxed{53_8}", "52_8");
+        bad("\\boxed{1010_2}", "11");
+        bad("\\boxed{43}", "52_8");
+        bad("\\boxed{59}", "52_8"); // 9 is no base-8 digit, and 59 != 42
+        assert_eq!(st("\\boxed{59_8}", "42"), Status::Unparsable);
+        ok("\\boxed{x_1 + x_2}", "x_2+x_1"); // subscripted variables are unchanged
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::lex::{is_unit, RelOp, Tok};
 use crate::num::parse_decimal;
 use num_bigint::BigInt;
 use num_rational::BigRational;
-use num_traits::{One, Zero};
+use num_traits::{One, Signed, Zero};
 
 /// Deepest nesting the parser follows.
 pub const MAX_DEPTH: usize = 300;
@@ -107,6 +107,8 @@ pub struct Parsed {
     pub ans: Answer,
     /// A `%` was written (the value may be compared as is or divided by 100).
     pub percent: bool,
+    /// The whole answer is one number written in a base: `52_8` (base 8).
+    pub base: Option<u32>,
 }
 
 fn is_open(t: &Tok) -> bool {
@@ -166,7 +168,7 @@ impl<'l> AnswerParser<'l> {
         let toks = self.handle_words(toks)?;
         let toks = match toks {
             Ok(t) => t,
-            Err(ans) => return Ok(Parsed { ans, percent: false }),
+            Err(ans) => return Ok(Parsed { ans, percent: false, base: None }),
         };
         // percent anywhere at top level
         let mut toks: Vec<Tok> = toks;
@@ -181,8 +183,14 @@ impl<'l> AnswerParser<'l> {
         if toks.is_empty() {
             return syn("empty answer");
         }
+        let base = match toks.as_slice() {
+            [Tok::Num(_), Tok::Underscore, Tok::Num(b)] | [Tok::Num(_), Tok::Underscore, Tok::LBrace, Tok::Num(b), Tok::RBrace] => {
+                b.parse::<u32>().ok().filter(|b| (2..=36).contains(b))
+            }
+            _ => None,
+        };
         let ans = self.list(&toks, 0)?;
-        Ok(Parsed { ans, percent: self.percent })
+        Ok(Parsed { ans, percent: self.percent, base })
     }
 
     /// Words: connectives become commas, units after a value are dropped; an answer made of
@@ -811,6 +819,28 @@ impl<'l> ExprParser<'l> {
             None => return syn("unexpected end"),
         };
         let r = match t {
+            Tok::Num(s) if self.peek() == Some(&Tok::Underscore) && s.bytes().all(|b| b.is_ascii_digit()) => {
+                // a number in a base: `52_8`, `1011_{2}`, `25_{10}`
+                let save = self.pos;
+                self.pos += 1;
+                let b = match (self.next(), self.peek().cloned()) {
+                    (Some(Tok::Num(b)), _) => Some(b),
+                    (Some(Tok::LBrace), Some(Tok::Num(b))) => {
+                        self.pos += 1;
+                        self.expect(&Tok::RBrace)?;
+                        Some(b)
+                    }
+                    _ => None,
+                };
+                match b {
+                    Some(b) => base_number(&s, &b)?,
+                    None => {
+                        // not a base (`5_{x}`): the subscript is dropped, as before
+                        self.pos = save;
+                        num_lit(&s)?
+                    }
+                }
+            }
             Tok::Num(s) => {
                 let mut v = num_lit(&s)?;
                 // repeating decimal: 0.\overline{3}
@@ -982,6 +1012,32 @@ fn is_int_lit(e: &Expr) -> bool {
         Expr::Num(r) => r.is_integer(),
         Expr::Neg(x) => matches!(&**x, Expr::Num(r) if r.is_integer()),
         _ => false,
+    }
+}
+
+/// `digits` read in base `base` (2..=36; digits must be below the base).
+fn base_number(digits: &str, base: &str) -> PResult<Expr> {
+    let b: u32 = match base.parse() {
+        Ok(b) if (2..=36).contains(&b) => b,
+        _ => return syn(format!("bad base {base}")),
+    };
+    if digits.len() > 2_000 {
+        return syn("number too long");
+    }
+    match BigInt::parse_bytes(digits.as_bytes(), b) {
+        Some(v) => Ok(Expr::Num(BigRational::from_integer(v))),
+        None => syn(format!("{digits} is not a base-{b} number")),
+    }
+}
+
+/// A non-negative integer's decimal digits read in another base (`52` as base 8 is 42).
+pub fn reread_in_base(a: &Answer, base: u32) -> Option<Answer> {
+    match a {
+        Answer::Expr(Expr::Num(r)) if r.is_integer() && !r.is_negative() => {
+            let digits = r.to_integer().to_string();
+            BigInt::parse_bytes(digits.as_bytes(), base).map(|v| Answer::Expr(Expr::Num(BigRational::from_integer(v))))
+        }
+        _ => None,
     }
 }
 

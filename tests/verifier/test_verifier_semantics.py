@@ -40,6 +40,11 @@ CASES = [
     ("\\boxed{30^{\\circ}}", "31", "wrong"),
     ("\\boxed{864 \\mbox{ inches}^2}", "864", "correct"),
     ("\\boxed{15\\text{ cm}^2}", "15", "correct"),
+    # numbers in a base
+    ("\\boxed{52_8}", "42", "correct"),
+    ("\\boxed{52_{8}}", "52_8", "correct"),
+    ("\\boxed{1011_2}", "12", "wrong"),
+    ("\\boxed{52}", "52_8", "correct"),  # the digits in the asked base
     # radicals, pi, e, complex
     ("\\boxed{\\sqrt{8}}", "2\\sqrt{2}", "correct"),
     ("\\boxed{\\frac{\\sqrt{3}}{3}}", "\\frac{1}{\\sqrt{3}}", "correct"),
