@@ -8,7 +8,7 @@ import shutil
 import pytest
 import torch
 
-from conftest import tiny_overrides
+from trainer_helpers import tiny_overrides
 from prl import train
 from prl.checkpoint import find_latest, list_checkpoints
 from prl.config import load_config
@@ -222,7 +222,9 @@ def test_cli_runs_a_recipe_and_plots(tmp_path, capsys):
     from prl.plot import main as plot_main
 
     out = tmp_path / "cli"
-    rc = train.main(["--config", "configs/prl_tiny.yaml", "train.steps=2", f"train.output_dir={out}", "eval.n=2",
+    from trainer_helpers import REPO, SUM7
+
+    rc = train.main(["--config", str(REPO / "configs" / "prl_tiny.yaml"), f"data.path={SUM7}", "train.steps=2", f"train.output_dir={out}", "eval.n=2",
                      "eval.k=[1]", "log.progress=false", "rollout.n=4", "train.prompts_per_step=2"])
     assert rc == 0, capsys.readouterr().err
     assert "done:" in capsys.readouterr().out
@@ -249,7 +251,7 @@ def test_killed_run_resumes_to_the_same_parameters(tmp_path):
     import sys
     import time
 
-    from conftest import REPO
+    from trainer_helpers import REPO
 
     kw = {"train.steps": 6, "eval.at_end": False, "log.tensorboard": False, "algo.name": "prl",
           "algo.prl.steps": "fixed:2", "ckpt.every": 1, "ckpt.keep_last": 2}
