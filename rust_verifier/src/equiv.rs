@@ -467,6 +467,8 @@ impl<'l> Comparer<'l> {
         use Answer::*;
         Ok(match (g, p) {
             (Choice(a), Choice(b)) => a == b,
+            (Ellipsis, Ellipsis) => true,
+            (Ellipsis, _) | (_, Ellipsis) => false,
             (Choice(a), Expr(crate::parse::Expr::Var(v))) => v.len() == 1 && v.starts_with(*a),
             (Text(a), Text(b)) => a == b,
             (Text(_), _) | (_, Text(_)) | (Choice(_), _) | (_, Choice(_)) => false,

@@ -291,6 +291,22 @@ mod tests {
     }
 
     #[test]
+    fn sequences_and_determinants() {
+        ok("\\boxed{1, 3, 5, \\ldots}", "1,3,5,\\dots");
+        ok("\\boxed{1, 3, 5, \\cdots}", "1, 3, 5, ...");
+        ok("\\boxed{2, 4, \\ldots, 100}", "2,4,\\dots,100");
+        bad("\\boxed{3, 1, 5, \\ldots}", "1,3,5,\\dots"); // order matters in a sequence
+        bad("\\boxed{1, 3, 5}", "1,3,5,\\dots");
+        bad("\\boxed{1, 3, 6, \\ldots}", "1,3,5,\\dots");
+        ok("\\boxed{(1, 2, \\ldots, n)}", "(1,2,\\dots,n)");
+        ok("\\boxed{\\{1, 2, \\ldots\\}}", "\\{2,1,\\ldots\\}");
+        ok("\\boxed{\\det\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}}", "-2");
+        ok("\\boxed{\\begin{vmatrix}a&b\\\\c&d\\end{vmatrix}}", "ad-bc");
+        ok("\\boxed{\\det\\begin{bmatrix}2&0&0\\\\0&3&0\\\\1&1&4\\end{bmatrix}}", "24");
+        bad("\\boxed{\\det\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}}", "2");
+    }
+
+    #[test]
     fn base_subscripts() {
         ok("\\boxed{52_8}", "42");
         ok("\\boxed{52_{8}}", "52_8");

@@ -87,6 +87,8 @@ pub enum Answer {
     Relation(Vec<Expr>, Vec<RelOp>),
     Text(String),
     Choice(char),
+    /// `\ldots` / `\dots` / `...` as an item of a sequence
+    Ellipsis,
 }
 
 #[derive(Debug)]
@@ -295,6 +297,10 @@ impl<'l> AnswerParser<'l> {
             if items.len() == 1 {
                 return Ok(items.pop().unwrap());
             }
+            if items.iter().any(|x| matches!(x, Answer::Ellipsis)) {
+                // `1, 3, 5, \ldots`: a sequence, compared in order
+                return Ok(Answer::Tuple(items, false));
+            }
             return Ok(Answer::List(items));
         }
         self.item(toks, depth + 1)
@@ -307,6 +313,17 @@ impl<'l> AnswerParser<'l> {
         self.tick()?;
         if toks.is_empty() {
             return syn("empty item");
+        }
+        if toks == [Tok::Dots] {
+            return Ok(Answer::Ellipsis);
+        }
+        // `\det` of a matrix: its determinant
+        if toks[0] == Tok::Cmd("det".into()) && toks.len() > 1 {
+            let m = self.item(&toks[1..], depth + 1)?;
+            return match m {
+                Answer::Matrix(rows) => Ok(Answer::Expr(determinant(&rows)?)),
+                _ => syn("\\det of something other than a matrix"),
+            };
         }
         // `x \in [1, 2]`
         if toks.len() > 2 && matches!(toks[0], Tok::Ident(_)) && toks[1] == Tok::In {
@@ -435,6 +452,10 @@ impl<'l> AnswerParser<'l> {
         }
         if rows.is_empty() {
             return syn("empty matrix");
+        }
+        if env == "vmatrix" {
+            // |a b; c d| is a determinant
+            return Ok(Answer::Expr(determinant(&rows)?));
         }
         Ok(Answer::Matrix(rows))
     }
@@ -1013,6 +1034,45 @@ fn is_int_lit(e: &Expr) -> bool {
         Expr::Neg(x) => matches!(&**x, Expr::Num(r) if r.is_integer()),
         _ => false,
     }
+}
+
+/// The determinant of a square matrix of scalars (up to 6 x 6), as an expression (Laplace
+/// expansion along the first row).
+fn determinant(rows: &[Vec<Answer>]) -> PResult<Expr> {
+    let n = rows.len();
+    if n > 6 || rows.iter().any(|r| r.len() != n) {
+        return syn("determinant of a non-square or too large matrix");
+    }
+    let mut cells: Vec<Vec<Expr>> = Vec::with_capacity(n);
+    for r in rows {
+        let mut row = Vec::with_capacity(n);
+        for c in r {
+            match c {
+                Answer::Expr(e) => row.push(e.clone()),
+                _ => return syn("determinant of non-scalar entries"),
+            }
+        }
+        cells.push(row);
+    }
+    fn det(m: &[Vec<Expr>]) -> Expr {
+        let n = m.len();
+        if n == 1 {
+            return m[0][0].clone();
+        }
+        let mut acc: Option<Expr> = None;
+        for j in 0..n {
+            let minor: Vec<Vec<Expr>> =
+                m[1..].iter().map(|r| r.iter().enumerate().filter(|(k, _)| *k != j).map(|(_, e)| e.clone()).collect()).collect();
+            let term = Expr::Mul(bx(m[0][j].clone()), bx(det(&minor)));
+            acc = Some(match acc {
+                None => term,
+                Some(a) if j % 2 == 1 => Expr::Sub(bx(a), bx(term)),
+                Some(a) => Expr::Add(bx(a), bx(term)),
+            });
+        }
+        acc.unwrap()
+    }
+    Ok(det(&cells))
 }
 
 /// `digits` read in base `base` (2..=36; digits must be below the base).

@@ -171,7 +171,7 @@ small = exprs(False)
 
 
 @settings(max_examples=40)
-@given(st.lists(small, min_size=2, max_size=3), st.sampled_from(["tuple", "set", "interval"]), st.integers(0, 2**32))
+@given(st.lists(small, min_size=2, max_size=3), st.sampled_from(["tuple", "set", "interval", "sequence"]), st.integers(0, 2**32))
 def test_structures(items: list[Node], kind: str, seed: int) -> None:
     rng = random.Random(seed)
     vals = [to_sympy(x) for x in items]
@@ -182,6 +182,8 @@ def test_structures(items: list[Node], kind: str, seed: int) -> None:
         body = ", ".join(render(xs[i], rng) for i in order)
         if kind == "set":
             return f"\\{{{body}\\}}"
+        if kind == "sequence":
+            return body + ", " + rng.choice(["\\ldots", "\\dots", "\\cdots", "..."])
         return f"{brackets[0]}{body}{brackets[1]}"
 
     idx = list(range(len(items)))

@@ -80,6 +80,12 @@ CASES = [
     ("\\boxed{(1, 2]}", "[1,2)", "wrong"),
     ("\\boxed{(-\\infty, 0) \\cup (1, \\infty)}", "(1,\\infty)\\cup(-\\infty,0)", "correct"),
     ("\\boxed{x \\in [-2,7]}", "[-2, 7]", "correct"),
+    # sequences with an ellipsis (ordered), determinants
+    ("\\boxed{1, 3, 5, \\ldots}", "1,3,5,\\dots", "correct"),
+    ("\\boxed{3, 1, 5, \\ldots}", "1,3,5,\\dots", "wrong"),
+    ("\\boxed{1, 3, 5}", "1,3,5,\\dots", "wrong"),
+    ("\\boxed{\\det\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}}", "-2", "correct"),
+    ("\\boxed{\\begin{vmatrix}a&b\\\\c&d\\end{vmatrix}}", "ad-bc", "correct"),
     # matrices
     ("\\boxed{\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}}", "\\begin{bmatrix}1&2\\\\3&4\\end{bmatrix}", "correct"),
     ("\\boxed{\\begin{pmatrix} 1 & 2 \\\\ 4 & 3 \\end{pmatrix}}", "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", "wrong"),

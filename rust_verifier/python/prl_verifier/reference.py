@@ -69,13 +69,16 @@ def _clean(s: str) -> str:
     s = s.strip().strip("$").strip()
     for a, b in [
         ("\\left", ""), ("\\right", ""), ("\\!", ""), ("\\,", ""), ("\\;", ""), ("\\dfrac", "\\frac"),
-        ("\\tfrac", "\\frac"), ("\\cdot", "*"), ("\\times", "*"), ("\\pi", " pi "), ("\\infty", " oo "),
+        ("\\tfrac", "\\frac"), ("\\cdots", "\\ldots"), ("\\dots", "\\ldots"), ("\\cdot", "*"), ("\\times", "*"), ("\\pi", " pi "), ("\\infty", " oo "),
         ("\\$", ""), ("^\\circ", ""), ("^{\\circ}", ""), ("\\%", ""),
     ]:
         s = s.replace(a, b)
     # thousands separators: 1,234,567
     s = re.sub(r"(?<![\d,])\d{1,3}(?:,\d{3})+(?![\d,])", lambda m: m.group(0).replace(",", ""), s)
-    return s.strip().rstrip(".")
+    s = s.strip()
+    while s.endswith(".") and not s.endswith(".."):  # a full stop, not an ellipsis
+        s = s[:-1].rstrip()
+    return s
 
 
 def _arg(s: str, i: int) -> tuple[str, int]:
@@ -170,11 +173,15 @@ def _split_top(s: str, sep: str) -> list[str]:
 
 
 def to_structure(ans: str) -> Any:
-    """('expr', e) | ('tuple', [..]) | ('set', [..]) | ('interval', lo, hi, lc, rc) | ('union', [..]); None if unparsable."""
+    """('expr', e) | ('tuple', [..], paren) | ('set', [..]) | ('interval', lo, hi, lc, rc) | ('union', [..]) | ('dots',)
+    (an ellipsis item of a sequence); None if unparsable."""
     try:
         return _structure(_clean(ans))
     except Exception:
         return None
+
+
+_DOTS = ("\\ldots", "\\dots", "\\cdots", "...")
 
 
 def _structure(s: str) -> Any:
@@ -185,6 +192,9 @@ def _structure(s: str) -> Any:
         return ("union", [_structure(p) for p in parts])
     parts = _split_top(s, ",")
     if len(parts) > 1:
+        if any(p in _DOTS for p in parts):
+            # `1, 3, 5, \ldots`: a sequence, ordered
+            return ("tuple", [("dots",) if p in _DOTS else _structure(p) for p in parts], False)
         return ("set", [_structure(p) for p in parts])
     if s.startswith("\\{") and s.endswith("\\}"):
         inner = s[2:-2].strip()
@@ -214,6 +224,8 @@ def _num_eq(a: Any, b: Any) -> bool:
 
 def structures_equal(x: Any, y: Any) -> bool:
     kx, ky = x[0], y[0]
+    if kx == "dots" or ky == "dots":
+        return kx == ky
     if kx == "expr" and ky == "expr":
         return _num_eq(x[1], y[1])
     if kx in ("set", "union") and ky in ("set", "union"):
