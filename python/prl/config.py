@@ -93,15 +93,28 @@ class DataConfig:
 
 
 @dataclass
+class VLLMConfig:
+    """vLLM engine settings (rollout.engine=vllm; optional extra `pip install .[vllm]`, needs a GPU)."""
+
+    tensor_parallel_size: int = _f(1, "GPUs vLLM shards the model over")
+    gpu_memory_utilization: float = _f(0.5, "fraction of GPU memory vLLM may take (weights + KV cache)")
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = _f("bfloat16", "vLLM's parameter dtype")
+    max_model_len: int | None = _f(None, "longest prompt + response vLLM schedules (default: the model's)")
+    enable_sleep_mode: bool = _f(False, "free vLLM's GPU memory (KV cache, weights offloaded) while the trainer updates")
+
+
+@dataclass
 class RolloutConfig:
     """The rollout engine: n samples per prompt."""
 
-    engine: Literal["hf"] = _f("hf", "rollout engine: 'hf' (transformers generate; CPU or GPU)")
+    engine: Literal["hf", "vllm"] = _f(
+        "hf", "rollout engine: 'hf' (transformers generate; CPU or GPU) or 'vllm' (GPU; the optional vllm extra)")
     n: int = _f(4, "samples per prompt (the group size)")
     temperature: float = _f(1.0, "sampling temperature (the trainer's log-probs use the same temperature)")
     top_p: float = _f(1.0, "nucleus sampling threshold")
     max_new_tokens: int = _f(128, "longest response in tokens")
     batch_size: int = _f(64, "sequences generated together (lower it on out-of-memory)")
+    vllm: VLLMConfig = _sub(VLLMConfig)
 
 
 @dataclass

@@ -221,8 +221,15 @@ class Trainer:
         self.data_iter = PromptIterator(self.train_items, seed=c.train.seed, shuffle=d.shuffle)
 
         # ---- engine
-        self.engine = make_engine(c.rollout.engine, model=self.policy, tokenizer=self.tokenizer,
-                                  batch_size=c.rollout.batch_size)
+        if c.rollout.engine == "vllm":
+            v = c.rollout.vllm
+            self.engine = make_engine("vllm", model_path=str(policy_dir), tokenizer=self.tokenizer,
+                                      tensor_parallel_size=v.tensor_parallel_size, dtype=v.dtype, seed=c.train.seed,
+                                      gpu_memory_utilization=v.gpu_memory_utilization, max_model_len=v.max_model_len,
+                                      enable_sleep_mode=v.enable_sleep_mode)
+        else:
+            self.engine = make_engine(c.rollout.engine, model=self.policy, tokenizer=self.tokenizer,
+                                      batch_size=c.rollout.batch_size)
 
         # ---- optimisers
         o = c.optim

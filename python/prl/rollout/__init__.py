@@ -3,7 +3,7 @@
     engine = make_engine("hf", model=policy, tokenizer=tok, batch_size=64)
     groups = engine.generate(prompt_ids, SamplingParams(n=4, temperature=1.0, max_new_tokens=128))
 
-A vLLM engine registers itself here under "vllm" (its own issue) with the same constructor keywords.
+"vllm" (:mod:`prl.rollout.vllm_engine`) takes ``model_path`` and the ``rollout.vllm.*`` settings instead of a model.
 """
 
 from __future__ import annotations
@@ -17,7 +17,13 @@ from .offsets import token_offsets, token_offsets_prefix
 __all__ = ["Rollout", "RolloutEngine", "SamplingParams", "HFEngine", "make_engine", "ENGINES",
            "token_offsets", "token_offsets_prefix", "oom_message"]
 
-ENGINES: dict[str, Callable[..., RolloutEngine]] = {"hf": HFEngine}
+def _vllm_engine(**kw: Any) -> RolloutEngine:
+    from .vllm_engine import VLLMEngine  # imports vllm lazily: a clear error when the extra is missing
+
+    return VLLMEngine(**kw)
+
+
+ENGINES: dict[str, Callable[..., RolloutEngine]] = {"hf": HFEngine, "vllm": _vllm_engine}
 
 
 def make_engine(name: str, **kw: Any) -> RolloutEngine:

@@ -92,6 +92,7 @@ class VLLMEngine(RolloutEngine):
         else:
             os.environ.setdefault("VLLM_ALLOW_INSECURE_SERIALIZATION", "1")  # apply_model pickles the push function
         self.tokenizer = tokenizer
+        self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.sleep_mode = bool(enable_sleep_mode)
         self.asleep = False
         self.llm = vllm.LLM(
