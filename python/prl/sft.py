@@ -251,7 +251,7 @@ def train_sft(model, tokenizer, prompts: list[str], responses: list[str], eval_p
             model.train()
             log["evals"].append({"step": step, "greedy_acc": acc, "loss": run_loss,
                                  "time_s": round(time.time() - t0, 2)})
-            bar.note(f"step {step}: held-out greedy acc {acc:.3f} (loss {run_loss:.4f})")
+            bar.note(f"step {step}: eval greedy acc {acc:.3f} (loss {run_loss:.4f})")
             if acc > log["best_acc"] + cfg.min_delta or best_state is None:
                 log["best_acc"], log["best_step"] = acc, step
                 best_state = copy.deepcopy(model.state_dict())

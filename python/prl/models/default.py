@@ -25,7 +25,7 @@ From Python::
     demo = ensure_demo()          # DemoArtifacts(model_dir=..., train_file=..., test_file=..., ...)
 
 Design (why these numbers): the task is 2-3 operations of +/- with a one-digit operand on a
-two-digit running value. The demonstrations carry a planted "forgotten carry" slip on 60% of the
+two-digit running value. The demonstrations carry a planted "forgotten carry" slip on 70% of the
 problems that have a carrying addition (the slip's final answer follows it), so a model trained to a
 plateau on them imitates the slip most of the time on such problems while its samples at
 temperature 1 sometimes carry correctly: greedy accuracy starts well below pass@8, and the verifier
@@ -63,11 +63,12 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class DemoSpec:
-    task: ArithmeticConfig = field(default_factory=ArithmeticConfig)
+    task: ArithmeticConfig = field(default_factory=lambda: ArithmeticConfig(slip_rate=0.7))
     sizes: tuple[tuple[str, int], ...] = (("sft", 6000), ("train", 2000), ("dev", 200), ("test", 300))
     data_seed: int = 0
     model: ModelSpec = field(default_factory=ModelSpec)
-    sft: SFTConfig = field(default_factory=lambda: SFTConfig(progress=True))
+    sft: SFTConfig = field(default_factory=lambda: SFTConfig(
+        lr=3e-3, batch_size=64, max_steps=1200, eval_every=100, eval_size=200, patience=2, progress=True))
     measure_samples: int = 8  # after SFT: held-out avg@k / pass@k at temperature 1 (0: skip)
 
     def to_dict(self) -> dict:
@@ -197,8 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache-dir", default=None, help="cache root (default $PRL_CACHE_DIR or ~/.cache/prl)")
     ap.add_argument("--force", action="store_true", help="rebuild even if cached")
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads for the build (not part of the key)")
     a = ap.parse_args(argv)
-    spec = DemoSpec(sft=SFTConfig(progress=not a.no_progress))
+    base = DemoSpec()
+    spec = dataclasses.replace(base, sft=dataclasses.replace(base.sft, progress=not a.no_progress, threads=a.threads))
     art = ensure_demo(spec, cache=a.cache_dir, force=a.force, log=lambda s: print(s, file=sys.stderr))
     print(json.dumps(art.as_dict(), indent=2))
     return 0
