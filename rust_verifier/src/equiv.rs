@@ -689,6 +689,14 @@ pub fn canon(a: Answer) -> Answer {
     }
 }
 
+/// A scalar answer multiplied by `f` (unit conversions).
+pub fn scale_by(a: &Answer, f: &BigRational) -> Option<Answer> {
+    match a {
+        Answer::Expr(e) => Some(Answer::Expr(Expr::Mul(Box::new(e.clone()), Box::new(Expr::Num(f.clone()))))),
+        _ => None,
+    }
+}
+
 /// Scale a percent answer: the scalar value divided by 100.
 pub fn scale_percent(a: &Answer) -> Option<Answer> {
     match a {

@@ -1,6 +1,6 @@
 //! Grading one (prediction, gold) pair, and many in parallel.
 
-use crate::equiv::{canon, scale_percent, Comparer, Timeout};
+use crate::equiv::{canon, scale_by, scale_percent, Comparer, Timeout};
 use crate::error::{Limits, VerifyError};
 use crate::extract::{extract_gold, extract_marked, last_number};
 use crate::lex::{clean, lex};
@@ -132,6 +132,15 @@ fn leading_choice(s: &str) -> Option<char> {
 
 fn compare(g: &Parsed, p: &Parsed, lim: &Limits) -> Result<bool, Timeout> {
     let cmp = Comparer { lim };
+    // both sides name units of one dimension (`1 m` vs `100 cm`): compare the quantities
+    if let (Some((dg, fg)), Some((dp, fp))) = (&g.unit, &p.unit) {
+        if dg == dp && fg != fp {
+            return match scale_by(&p.ans, &(fp / fg)) {
+                Some(ps) => cmp.eq(&g.ans, &ps),
+                None => Ok(false),
+            };
+        }
+    }
     if cmp.eq(&g.ans, &p.ans)? {
         return Ok(true);
     }
@@ -288,6 +297,31 @@ mod tests {
         bad("\\boxed{123456789012345678901234567891}", "123456789012345678901234567890");
         ok("\\boxed{123456789012345678901234567890}", "123456789012345678901234567890.0");
         bad("\\boxed{3.14159}", "\\pi");
+    }
+
+    #[test]
+    fn units() {
+        for u in [
+            "5\\text{ cm}", "5 cm", "5\\,\\text{m}", "5\\text{ m}", "5\\mathrm{m}", "5\\mathrm{~m}", "5\\text{ km}", "5 kg",
+            "5\\text{ g}", "5\\text{ s}", "5\\text{ min}", "5 minutes", "5\\text{ hours}", "5 \\text{dollars}", "5\\text{ cents}",
+            "5\\text{ inches}", "5 feet", "5\\text{ ft}^2", "5\\text{ square units}", "5\\text{ cubic feet}", "5\\text{ cm}^{2}",
+            "5\\mbox{ cm}^2", "5\\text{ m/s}", "5\\text{ km/h}", "5\\text{ m}^2", "5\\text{ sq m}", "5 \\textrm{ cm}", "5\\text{ mL}",
+            "\\$5", "5~\\text{cm}", "5 \\text{ meters per second}",
+        ] {
+            ok(&format!("\\boxed{{{u}}}"), "5");
+        }
+        // conversions when both sides name units of one dimension
+        ok("\\boxed{1\\text{ m}}", "100\\text{ cm}");
+        ok("\\boxed{2\\text{ hours}}", "120 \\text{ minutes}");
+        ok("\\boxed{1 \\text{ m}^2}", "10000\\text{ cm}^2");
+        ok("\\boxed{1.5\\text{ kg}}", "1500\\text{ g}");
+        ok("\\boxed{3\\text{ feet}}", "36\\text{ inches}");
+        ok("\\boxed{50\\text{ cents}}", "0.5 \\text{ dollars}");
+        bad("\\boxed{5\\text{ m}}", "5\\text{ cm}");
+        bad("\\boxed{1\\text{ m}^2}", "100\\text{ cm}^2");
+        // one side without a unit: the numbers as written
+        bad("\\boxed{100}", "1\\text{ m}");
+        ok("\\boxed{100\\text{ cm}}", "100");
     }
 
     #[test]

@@ -79,8 +79,45 @@ pub const UNITS: &[&str] = &[
     "times", "degree", "degrees", "deg", "radian", "radians", "rad", "percent", "points", "point",
     "items", "pieces", "cents.", "cm2", "cm3", "m2", "m3", "ft2", "sqft", "pages", "page", "books",
     "apples", "cookies", "eggs", "marbles", "boxes", "bottles", "cars", "kids", "children", "hours.",
-    "ways", "way", "th", "st", "nd", "rd",
+    "ways", "way", "th", "st", "nd", "rd", "mg", "milligram", "milligrams", "secs", "milliliter",
+    "milliliters", "millimetre", "millimetres", "centimetre", "centimetres", "kilometre", "kilometres",
 ];
+
+/// Dimension and size of a unit word, for conversions between units of one dimension
+/// (`1 m` = `100 cm`): (dimension, numerator, denominator) relative to the base unit.
+pub fn unit_scale(w: &str) -> Option<(u8, u64, u64)> {
+    const LEN: u8 = 1;
+    const MASS: u8 = 2;
+    const TIME: u8 = 3;
+    const MONEY: u8 = 4;
+    const VOL: u8 = 5;
+    let l = w.to_ascii_lowercase();
+    Some(match l.as_str() {
+        "mm" | "millimeter" | "millimeters" | "millimetre" | "millimetres" => (LEN, 1, 1000),
+        "cm" | "centimeter" | "centimeters" | "centimetre" | "centimetres" => (LEN, 1, 100),
+        "m" | "meter" | "meters" | "metre" | "metres" => (LEN, 1, 1),
+        "km" | "kilometer" | "kilometers" | "kilometre" | "kilometres" => (LEN, 1000, 1),
+        "in" | "inch" | "inches" => (LEN, 254, 10_000),
+        "ft" | "foot" | "feet" => (LEN, 3048, 10_000),
+        "yd" | "yard" | "yards" => (LEN, 9144, 10_000),
+        "mi" | "mile" | "miles" => (LEN, 1_609_344, 1000),
+        "mg" | "milligram" | "milligrams" => (MASS, 1, 1000),
+        "g" | "gram" | "grams" => (MASS, 1, 1),
+        "kg" | "kilogram" | "kilograms" => (MASS, 1000, 1),
+        "lb" | "lbs" | "pound" | "pounds" => (MASS, 45_359_237, 100_000),
+        "oz" | "ounce" | "ounces" => (MASS, 45_359_237, 1_600_000),
+        "s" | "sec" | "secs" | "second" | "seconds" => (TIME, 1, 1),
+        "min" | "mins" | "minute" | "minutes" => (TIME, 60, 1),
+        "h" | "hr" | "hrs" | "hour" | "hours" => (TIME, 3600, 1),
+        "day" | "days" => (TIME, 86_400, 1),
+        "week" | "weeks" => (TIME, 604_800, 1),
+        "dollar" | "dollars" | "usd" => (MONEY, 1, 1),
+        "cent" | "cents" => (MONEY, 1, 100),
+        "ml" | "milliliter" | "milliliters" | "millilitre" | "millilitres" => (VOL, 1, 1000),
+        "l" | "liter" | "liters" | "litre" | "litres" => (VOL, 1, 1),
+        _ => return None,
+    })
+}
 
 pub fn is_unit(w: &str) -> bool {
     let l = w.to_ascii_lowercase();
@@ -273,7 +310,7 @@ fn lex_into(s: &str, out: &mut Vec<Tok>, in_text: bool, lim: &Limits, depth: usi
                 }
                 let w = &s[start..j];
                 let lw = w.to_ascii_lowercase();
-                if w.len() == 1 {
+                if w.len() == 1 && !(in_text && is_unit(w)) {
                     out.push(Tok::Ident(w.to_string()));
                 } else if !in_text && FUNCS.contains(&lw.as_str()) {
                     out.push(Tok::Cmd(lw));
@@ -310,7 +347,12 @@ fn lex_into(s: &str, out: &mut Vec<Tok>, in_text: bool, lim: &Limits, depth: usi
                         if k < n && b[k] == b'{' {
                             let end = match_brace(b, k).ok_or_else(|| LexError(format!("unbalanced braces after \\{}", name)))?;
                             let inner = &s[k + 1..end];
-                            let text_mode = name.starts_with("text") || name == "mbox" || name == "hbox" || name == "emph";
+                            // `\mathrm{m}`, `\mathrm{~cm}`: a unit in math roman is a word too
+                            let unit_inside = {
+                                let t = inner.trim().trim_start_matches('~').trim();
+                                !t.is_empty() && t.bytes().all(|c| c.is_ascii_alphabetic()) && is_unit(t)
+                            };
+                            let text_mode = name.starts_with("text") || name == "mbox" || name == "hbox" || name == "emph" || unit_inside;
                             let is_op = name == "operatorname";
                             if is_op {
                                 out.push(Tok::Cmd(inner.trim().to_string()));

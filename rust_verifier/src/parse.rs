@@ -13,7 +13,7 @@
 //! ```
 
 use crate::error::Limits;
-use crate::lex::{is_unit, RelOp, Tok};
+use crate::lex::{is_unit, unit_scale, RelOp, Tok};
 use crate::num::parse_decimal;
 use num_bigint::BigInt;
 use num_rational::BigRational;
@@ -111,6 +111,9 @@ pub struct Parsed {
     pub percent: bool,
     /// The whole answer is one number written in a base: `52_8` (base 8).
     pub base: Option<u32>,
+    /// The one unit written after the value, if known: (dimension * 10 + power, size in base
+    /// units), e.g. `5 cm^2` is (12, 1/10000). Compound (`m/s`) or several units give `None`.
+    pub unit: Option<(u8, BigRational)>,
 }
 
 fn is_open(t: &Tok) -> bool {
@@ -158,11 +161,13 @@ fn matching_close(toks: &[Tok]) -> Option<usize> {
 pub struct AnswerParser<'l> {
     lim: &'l Limits,
     pub percent: bool,
+    /// None: no unit seen; Some(None): several or compound units; Some(Some(u)): one unit
+    unit: Option<Option<(u8, BigRational)>>,
 }
 
 impl<'l> AnswerParser<'l> {
     pub fn new(lim: &'l Limits) -> Self {
-        AnswerParser { lim, percent: false }
+        AnswerParser { lim, percent: false, unit: None }
     }
 
     /// Parse a whole answer from its tokens (after word handling).
@@ -170,7 +175,7 @@ impl<'l> AnswerParser<'l> {
         let toks = self.handle_words(toks)?;
         let toks = match toks {
             Ok(t) => t,
-            Err(ans) => return Ok(Parsed { ans, percent: false, base: None }),
+            Err(ans) => return Ok(Parsed { ans, percent: false, base: None, unit: None }),
         };
         // percent anywhere at top level
         let mut toks: Vec<Tok> = toks;
@@ -192,7 +197,7 @@ impl<'l> AnswerParser<'l> {
             _ => None,
         };
         let ans = self.list(&toks, 0)?;
-        Ok(Parsed { ans, percent: self.percent, base })
+        Ok(Parsed { ans, percent: self.percent, base, unit: self.unit.clone().flatten() })
     }
 
     /// Words: connectives become commas, units after a value are dropped; an answer made of
@@ -230,16 +235,51 @@ impl<'l> AnswerParser<'l> {
                     continue;
                 }
                 if is_unit(&lw) {
+                    let mut power: u32 = 1;
+                    if i > 0 {
+                        if let Tok::Word(prev) = &toks[i - 1] {
+                            match prev.to_ascii_lowercase().as_str() {
+                                "square" | "sq" => power = 2,
+                                "cubic" => power = 3,
+                                _ => {}
+                            }
+                        }
+                    }
+                    let scale = unit_scale(&lw);
                     i += 1;
                     if toks.get(i) == Some(&Tok::Caret) {
-                        if matches!(toks.get(i + 1), Some(Tok::Num(_))) {
-                            i += 2;
-                        } else if toks.get(i + 1) == Some(&Tok::LBrace)
-                            && matches!(toks.get(i + 2), Some(Tok::Num(_)))
-                            && toks.get(i + 3) == Some(&Tok::RBrace)
-                        {
-                            i += 4;
+                        let p = match (toks.get(i + 1), toks.get(i + 2), toks.get(i + 3)) {
+                            (Some(Tok::Num(p)), _, _) => {
+                                i += 2;
+                                Some(p.clone())
+                            }
+                            (Some(Tok::LBrace), Some(Tok::Num(p)), Some(Tok::RBrace)) => {
+                                i += 4;
+                                Some(p.clone())
+                            }
+                            _ => None,
+                        };
+                        if let Some(p) = p.and_then(|p| p.parse::<u32>().ok()).filter(|p| (1..=3).contains(p)) {
+                            power = p;
                         }
+                    }
+                    // `m/s`, `km/h`: a compound unit, dropped whole
+                    let mut compound = false;
+                    while toks.get(i) == Some(&Tok::Slash) && matches!(toks.get(i + 1), Some(Tok::Word(w)) if is_unit(w)) {
+                        i += 2;
+                        compound = true;
+                    }
+                    if let Some((dim, n, d)) = scale {
+                        let u = if compound {
+                            None
+                        } else {
+                            let f = BigRational::new(BigInt::from(n), BigInt::from(d));
+                            Some((dim * 10 + power as u8, num_traits::pow(f, power as usize)))
+                        };
+                        self.unit = match &self.unit {
+                            None => Some(u),
+                            Some(_) => Some(None),
+                        };
                     }
                     continue;
                 }

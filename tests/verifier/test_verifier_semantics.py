@@ -40,6 +40,12 @@ CASES = [
     ("\\boxed{30^{\\circ}}", "31", "wrong"),
     ("\\boxed{864 \\mbox{ inches}^2}", "864", "correct"),
     ("\\boxed{15\\text{ cm}^2}", "15", "correct"),
+    ("\\boxed{7\\text{ m}}", "7", "correct"),
+    ("\\boxed{7\\mathrm{~kg}}", "7", "correct"),
+    ("\\boxed{7\\text{ km/h}}", "7", "correct"),
+    ("\\boxed{1\\text{ m}}", "100\\text{ cm}", "correct"),  # converted: both sides name units
+    ("\\boxed{1\\text{ m}}", "1\\text{ cm}", "wrong"),
+    ("\\boxed{100}", "1\\text{ m}", "wrong"),  # one side without a unit: numbers as written
     # numbers in a base
     ("\\boxed{52_8}", "42", "correct"),
     ("\\boxed{52_{8}}", "52_8", "correct"),
