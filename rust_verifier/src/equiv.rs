@@ -689,6 +689,46 @@ pub fn canon(a: Answer) -> Answer {
     }
 }
 
+fn expr_has_pi(e: &Expr) -> bool {
+    match e {
+        Expr::Const(Const::Pi) => true,
+        Expr::Var(_) | Expr::Num(_) | Expr::Const(_) => false,
+        Expr::Neg(a) | Expr::Func(_, a) | Expr::Factorial(a) => expr_has_pi(a),
+        Expr::Log(b, a) => b.as_ref().map(|b| expr_has_pi(b)).unwrap_or(false) || expr_has_pi(a),
+        Expr::Add(a, b)
+        | Expr::Sub(a, b)
+        | Expr::Pm(a, b)
+        | Expr::Mul(a, b)
+        | Expr::Div(a, b)
+        | Expr::Pow(a, b)
+        | Expr::Root(a, b)
+        | Expr::Binom(a, b) => expr_has_pi(a) || expr_has_pi(b),
+    }
+}
+
+/// Some scalar of the answer mentions pi (an angle in radians).
+pub fn mentions_pi(a: &Answer) -> bool {
+    match a {
+        Answer::Expr(e) => expr_has_pi(e),
+        Answer::List(xs) | Answer::Set(xs) | Answer::Tuple(xs, _) => xs.iter().any(mentions_pi),
+        _ => false,
+    }
+}
+
+/// Scalars (alone or in lists, sets, tuples) converted from radians to degrees (x * 180 / pi).
+pub fn radians_to_degrees(a: &Answer) -> Option<Answer> {
+    Some(match a {
+        Answer::Expr(e) => Answer::Expr(Expr::Div(
+            Box::new(Expr::Mul(Box::new(e.clone()), Box::new(Expr::Num(BigRational::from_integer(BigInt::from(180)))))),
+            Box::new(Expr::Const(Const::Pi)),
+        )),
+        Answer::List(xs) => Answer::List(xs.iter().map(radians_to_degrees).collect::<Option<_>>()?),
+        Answer::Set(xs) => Answer::Set(xs.iter().map(radians_to_degrees).collect::<Option<_>>()?),
+        Answer::Tuple(xs, p) => Answer::Tuple(xs.iter().map(radians_to_degrees).collect::<Option<_>>()?, *p),
+        _ => return None,
+    })
+}
+
 /// A scalar answer multiplied by `f` (unit conversions).
 pub fn scale_by(a: &Answer, f: &BigRational) -> Option<Answer> {
     match a {

@@ -1,6 +1,6 @@
 //! Grading one (prediction, gold) pair, and many in parallel.
 
-use crate::equiv::{canon, scale_by, scale_percent, Comparer, Timeout};
+use crate::equiv::{canon, mentions_pi, radians_to_degrees, scale_by, scale_percent, Comparer, Timeout};
 use crate::error::{Limits, VerifyError};
 use crate::extract::{extract_gold, extract_marked, last_number};
 use crate::lex::{clean, lex};
@@ -130,8 +130,21 @@ fn leading_choice(s: &str) -> Option<char> {
     }
 }
 
-fn compare(g: &Parsed, p: &Parsed, lim: &Limits) -> Result<bool, Timeout> {
+/// The answer is written in degrees: `30^\circ`, `30°`, `\degree`, "30 degrees".
+fn in_degrees(raw: &str) -> bool {
+    raw.contains("\\circ") || raw.contains('°') || raw.contains("\\degree") || raw.to_ascii_lowercase().contains("degree")
+}
+
+fn compare(g: &Parsed, p: &Parsed, lim: &Limits, g_deg: bool, p_deg: bool) -> Result<bool, Timeout> {
     let cmp = Comparer { lim };
+    // gold in degrees, prediction in radians (a multiple of pi): `30^\circ` = `\frac{\pi}{6}`
+    if g_deg && !p_deg && mentions_pi(&p.ans) {
+        if let Some(pd) = radians_to_degrees(&p.ans) {
+            if cmp.eq(&g.ans, &pd)? {
+                return Ok(true);
+            }
+        }
+    }
     // both sides name units of one dimension (`1 m` vs `100 cm`): compare the quantities
     if let (Some((dg, fg)), Some((dp, fp))) = (&g.unit, &p.unit) {
         if dg == dp && fg != fp {
@@ -218,7 +231,7 @@ fn grade_inner(pred: &str, gold: &str, opts: &GradeOptions) -> Verdict {
         Prep::Timeout => return mk(Status::Timeout, Some(ext)),
         Prep::Fail => return mk(Status::Unparsable, Some(ext)),
     };
-    match compare(&g, &p, &lim) {
+    match compare(&g, &p, &lim, gold_ans.is_some_and(in_degrees), in_degrees(ext)) {
         Ok(true) => mk(Status::Correct, Some(ext)),
         Ok(false) => mk(Status::Wrong, Some(ext)),
         Err(Timeout) => mk(Status::Timeout, Some(ext)),
@@ -297,6 +310,22 @@ mod tests {
         bad("\\boxed{123456789012345678901234567891}", "123456789012345678901234567890");
         ok("\\boxed{123456789012345678901234567890}", "123456789012345678901234567890.0");
         bad("\\boxed{3.14159}", "\\pi");
+    }
+
+    #[test]
+    fn degrees_and_radians() {
+        ok("\\boxed{\\frac{\\pi}{6}}", "30^\\circ");
+        ok("\\boxed{\\frac{\\pi}{6}}", "30^{\\circ}");
+        ok("\\boxed{\\frac{5\\pi}{4}}", "225°");
+        ok("\\boxed{\\frac{\\pi}{3}, \\frac{2\\pi}{3}}", "60^\\circ, 120^\\circ");
+        ok("\\boxed{30^\\circ}", "30^\\circ");
+        ok("\\boxed{30}", "30^\\circ");
+        ok("\\boxed{30 \\text{ degrees}}", "30^\\circ");
+        bad("\\boxed{\\frac{\\pi}{4}}", "30^\\circ");
+        // gold in radians: a prediction in degrees is wrong (the question asked for radians)
+        bad("\\boxed{30^\\circ}", "\\frac{\\pi}{6}");
+        // a plain number is not read as radians
+        bad("\\boxed{0.5236}", "30^\\circ");
     }
 
     #[test]

@@ -38,6 +38,8 @@ CASES = [
     ("\\boxed{25\\%}", "0.25", "correct"),
     ("\\boxed{30^\\circ}", "30", "correct"),
     ("\\boxed{30^{\\circ}}", "31", "wrong"),
+    ("\\boxed{\\frac{\\pi}{6}}", "30^\\circ", "correct"),  # gold in degrees: radians accepted
+    ("\\boxed{30^\\circ}", "\\frac{\\pi}{6}", "wrong"),  # gold in radians: degrees are not
     ("\\boxed{864 \\mbox{ inches}^2}", "864", "correct"),
     ("\\boxed{15\\text{ cm}^2}", "15", "correct"),
     ("\\boxed{7\\text{ m}}", "7", "correct"),
