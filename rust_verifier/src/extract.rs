@@ -124,7 +124,7 @@ pub fn after_final_answer(s: &str) -> Option<&str> {
         }
         t = &t[a2..z];
     }
-    let t = t.trim().trim_end_matches(['.', ',', ';']).trim();
+    let t = trim_punct(t, &['.', ',', ';']);
     if t.is_empty() {
         None
     } else {
@@ -132,11 +132,20 @@ pub fn after_final_answer(s: &str) -> Option<&str> {
     }
 }
 
+/// Trailing sentence punctuation off, but an ellipsis (`1, 2, 3, ...`) kept.
+fn trim_punct<'a>(t: &'a str, chars: &[char]) -> &'a str {
+    let t = t.trim();
+    if t.ends_with("...") {
+        return t;
+    }
+    t.trim_end_matches(chars).trim()
+}
+
 /// The rest of the line after the last `####`.
 pub fn after_hashes(s: &str) -> Option<&str> {
     let p = s.rfind("####")?;
     let rest = &s[p + 4..];
-    let t = rest.split('\n').next().unwrap_or("").trim().trim_end_matches('.').trim();
+    let t = trim_punct(rest.split('\n').next().unwrap_or(""), &['.']);
     if t.is_empty() {
         None
     } else {
@@ -257,6 +266,8 @@ mod tests {
         assert_eq!(after_final_answer("the final answer is $\\$32,\\!348$."), Some("\\$32,\\!348"));
         assert_eq!(after_final_answer("final answer is $$x=1$$"), Some("x=1"));
         assert_eq!(after_hashes("blah\n#### 1,000\n"), Some("1,000"));
+        assert_eq!(after_final_answer("Final answer: 1, 3, 5, ..."), Some("1, 3, 5, ..."));
+        assert_eq!(after_final_answer("Final answer: 7."), Some("7"));
         assert_eq!(last_number("it costs $1,234.50."), Some("1,234.50"));
         assert_eq!(last_number("x is -3"), Some("-3"));
         assert_eq!(last_number("so 3/4"), Some("3/4"));

@@ -49,7 +49,9 @@ def extract(text: str, *, gold: bool = False) -> str | None:
         if m is not None:
             rest = text[m.end() :].split("\n")[0].strip().lstrip(":").strip()
             inner = re.search(r"\$([^$]*)\$", rest)
-            rest = (inner.group(1) if inner else rest).strip().rstrip(".,;").strip()
+            rest = (inner.group(1) if inner else rest).strip()
+            if not rest.endswith("..."):  # keep an ellipsis
+                rest = rest.rstrip(".,;").strip()
             if rest:
                 return rest
     if "####" in text:
