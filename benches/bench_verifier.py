@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import statistics
@@ -198,13 +199,65 @@ def k_power(r: random.Random):
     return f"\\frac{{1}}{{2^{{{e}}}}}", [f"2^{{-{e}}}", f"\\frac{{1}}{{2^{{{e}}}}}", f"\\left(\\frac12\\right)^{{{e}}}"], [f"2^{{-{e - 1}}}", f"\\frac{{1}}{{2^{{{e + 1}}}}}"]
 
 
+def k_big_irrational(r: random.Random):
+    # differences far below f64 resolution: 10^k + sqrt(a) vs 10^k + sqrt(a+1)
+    k = r.randint(20, 40)
+    a = r.choice([2, 3, 5, 6, 7])
+    g = f"10^{{{k}}}+\\sqrt{{{a}}}"
+    good = [g, f"\\sqrt{{{a}}}+10^{{{k}}}", f"10^{{{k}}}+\\sqrt{{{4 * a}}}/2"]
+    bad = [f"10^{{{k}}}+\\sqrt{{{a + 1}}}", f"10^{{{k}}}+{math.sqrt(a):.17f}"]
+    return g, good, bad
+
+
+def k_function(r: random.Random):
+    m, c = r.randint(2, 9), r.randint(1, 9)
+    f = r.choice("fgh")
+    g = f"{f}(x)={m}x+{c}"
+    return g, [g, f"{m}x+{c}", f"{f}(x) = {c} + {m}x", f"y={m}x+{c}"], [f"{f}(x)={m}x-{c}", f"{m + 1}x+{c}"]
+
+
+def k_base(r: random.Random):
+    b = r.choice([2, 3, 5, 6, 7, 8, 9])
+    v = r.randint(b + 1, 500)
+    digits = ""
+    x = v
+    while x:
+        digits = str(x % b) + digits
+        x //= b
+    g = f"{digits}_{{{b}}}" if r.random() < 0.5 else f"{digits}_{b}"
+    return g, [g, f"{digits}_{b}", str(v)], [f"{v + 1}", f"{int(digits) + 1}_{{{b}}}" if (int(digits) + 1) % 10 < b else str(v - 1)]
+
+
+def k_sequence(r: random.Random):
+    a, d = r.randint(1, 9), r.randint(2, 5)
+    xs = [a + d * i for i in range(3)]
+    g = ", ".join(map(str, xs)) + ", \\ldots"
+    good = [g, ",".join(map(str, xs)) + ",\\dots", ", ".join(map(str, xs)) + ", ..."]
+    bad = [", ".join(map(str, xs[::-1])) + ", \\ldots", ", ".join(map(str, xs))]
+    return g, good, bad
+
+
+def k_unit_conversion(r: random.Random):
+    n = r.randint(2, 90)
+    u, v, f = r.choice([("m", "cm", 100), ("km", "m", 1000), ("hours", "minutes", 60), ("kg", "g", 1000), ("feet", "inches", 12)])
+    g = f"{n}\\text{{ {u}}}"
+    return g, [g, f"{n * f}\\text{{ {v}}}", str(n)], [f"{n}\\text{{ {v}}}", f"{n * f}"]
+
+
+def k_radians(r: random.Random):
+    d, rad = r.choice([(30, "\\frac{\\pi}{6}"), (45, "\\frac{\\pi}{4}"), (60, "\\frac{\\pi}{3}"), (90, "\\frac{\\pi}{2}"), (120, "\\frac{2\\pi}{3}"), (135, "\\frac{3\\pi}{4}")])
+    g = f"{d}^\\circ"
+    return g, [g, rad, str(d)], [f"\\frac{{\\pi}}{{{d // 15 + 2}}}", f"{d + 15}^\\circ"]
+
+
 KINDS = {
     "integer": k_integer, "big_integer": k_big_integer, "fraction": k_fraction, "decimal": k_decimal,
     "radical": k_radical, "pi": k_pi, "complex": k_complex, "polynomial": k_polynomial,
     "solution_set": k_solutions, "tuple": k_tuple, "interval": k_interval, "union": k_union,
     "matrix": k_matrix, "equation": k_equation, "assignment": k_assignment, "inequality": k_inequality,
     "choice": k_choice, "percent": k_percent, "degrees": k_degrees, "units": k_units, "text": k_text,
-    "power": k_power,
+    "power": k_power, "big_irrational": k_big_irrational, "function": k_function, "base": k_base,
+    "sequence": k_sequence, "unit_conversion": k_unit_conversion, "radians": k_radians,
 }
 
 FILLER = [
