@@ -76,11 +76,14 @@ def _clean_tmp(root: Path) -> None:
 
 
 def save_checkpoint(ckpt_root: str | Path, step: int, *, models: dict[str, Any], tokenizer: Any,
-                    state: dict[str, Any], meta: dict[str, Any] | None = None) -> Path:
+                    state: dict[str, Any], meta: dict[str, Any] | None = None,
+                    state_dicts: dict[str, dict[str, torch.Tensor]] | None = None) -> Path:
     """Write checkpoint ``step`` atomically; returns its final path.
 
     models: {"policy": PreTrainedModel, "prm": PreTrainedModel, ...} saved with save_pretrained;
     state: anything torch.save can pickle (optimiser state dicts, RNG, data position, ...).
+    state_dicts: {name: full state dict} to write instead of the module's own (FSDP-sharded models:
+    the unsharded weights gathered by :func:`prl.distributed.full_state_dict`).
     """
     root = Path(ckpt_root)
     root.mkdir(parents=True, exist_ok=True)
@@ -91,7 +94,8 @@ def save_checkpoint(ckpt_root: str | Path, step: int, *, models: dict[str, Any],
         shutil.rmtree(tmp)
     tmp.mkdir()
     for name, model in models.items():
-        model.save_pretrained(tmp / name, safe_serialization=True)
+        sd = (state_dicts or {}).get(name)
+        model.save_pretrained(tmp / name, safe_serialization=True, **({"state_dict": sd} if sd is not None else {}))
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp / name)
     torch.save(state, tmp / "trainer_state.pt")

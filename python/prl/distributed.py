@@ -203,7 +203,15 @@ def full_state_dict(model: nn.Module, env: DistEnv) -> dict[str, Tensor]:
         return {k: v.detach().cpu() for k, v in model.state_dict().items()}
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
-    return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    sd = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    # tied parameters (one Parameter under several names, e.g. embeddings and lm_head) come back as
+    # separate copies; make them one tensor again so save_pretrained writes the tied weight once
+    first: dict[int, str] = {}
+    for name, p in model.named_parameters(remove_duplicate=False):
+        if id(p) in first and name in sd and first[id(p)] in sd:
+            sd[name] = sd[first[id(p)]]
+        first.setdefault(id(p), name)
+    return sd
 
 
 def load_full_state_dict(model: nn.Module, state: dict[str, Tensor], env: DistEnv) -> None:

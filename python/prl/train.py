@@ -20,8 +20,13 @@ as YAML (``1e-5``, ``true``, ``null``, ``[1, 4]``). Unknown keys are errors nami
 
 What a step does: see :mod:`prl.trainer`. Deviations from the papers and reference codebases
 ----------------------------------------------------------------------------------------------
-* One process, one device: policy, reference and PRM live on ``train.device``; the transformers
-  rollout engine shares the policy module (no weight copy). FSDP/vLLM come in their own issues.
+* One process or ``torchrun --nproc-per-node N -m prl.train ...`` (FSDP2; see :mod:`prl.distributed`):
+  policy, reference and PRM live on ``train.device`` (sharded over ranks under torchrun); the
+  transformers rollout engine shares the policy module (no weight copy); ``rollout.engine=vllm``
+  pushes the weights into vLLM after each update. Under torchrun each rank samples its share of the
+  prompts, every rank sees the whole batch for rewards and advantages, and rank 0 logs and writes
+  checkpoints (full, unsharded: loadable in any world size). Evaluation runs on every rank (same
+  prompts; rank 0 reports).
 * Log pi_old is recomputed by the trainer (as verl does), not taken from the engine; the engine's
   log-probs are only used for the logged gap ``rollout/logprob_gap``. Log-probs use logits divided
   by the sampling temperature (verl/TRL convention).
@@ -91,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     from prl.data import DataError
     from prl.trainer import Trainer, TrainingAborted
 
+    from prl import distributed
+
     try:
         trainer = Trainer(cfg)
         final = trainer.run()
@@ -100,6 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     except TrainingAborted as e:
         print(f"error: {e}", file=sys.stderr)
         return 3
+    finally:
+        distributed.shutdown()
+    if not trainer.env.is_main:
+        return 0
     keys = [k for k in ("reward/mean", "acc/mean", "eval/greedy_acc") if k in final]
     print("done: " + ", ".join(f"{k}={final[k]:.4f}" for k in keys) + f"  ({cfg.train.output_dir})")
     return 0

@@ -33,6 +33,7 @@ Decisions (where DESIGN.md is silent):
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import shutil
@@ -47,6 +48,7 @@ import numpy as np
 import torch
 
 from prl import algos
+from prl import distributed as D
 from prl.checkpoint import (find_latest, list_checkpoints, load_trainer_state, prune_checkpoints, rng_state,
                             save_checkpoint, set_rng_state)
 from prl.config import Config, ConfigError, to_yaml
@@ -153,6 +155,11 @@ def _finite(x: torch.Tensor | float) -> bool:
     return bool(torch.isfinite(torch.as_tensor(x)).all())
 
 
+def _full(x: torch.Tensor) -> torch.Tensor:
+    """A plain tensor from a DTensor (clip_grad_norm_ of FSDP2-sharded parameters returns one)."""
+    return x.full_tensor() if hasattr(x, "full_tensor") else x
+
+
 class Trainer:
     def __init__(self, cfg: Config):
         import transformers
@@ -165,7 +172,12 @@ class Trainer:
         self.out_dir = Path(c.train.output_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.ckpt_root = self.out_dir / "checkpoints"
-        self.device = resolve_device(c.train.device)
+        dev = resolve_device(c.train.device)
+        self.env = D.init_distributed("cuda" if dev.type == "cuda" else "cpu")  # torchrun: join the group
+        self.device = self.env.device if self.env.distributed else dev
+        if c.train.prompts_per_step % self.env.world_size:
+            raise ConfigError(f"train.prompts_per_step={c.train.prompts_per_step} must be a multiple of the number of "
+                              f"torchrun processes ({self.env.world_size}): each rank samples an equal share")
         self.dtype = getattr(torch, c.model.dtype)
         if c.train.deterministic:
             torch.use_deterministic_algorithms(True)
@@ -215,6 +227,11 @@ class Trainer:
             self.prm = load_causal_lm(prm_dir, dtype=self.dtype, device=self.device)
             self.prm.eval()
 
+        self.policy = D.shard_model(self.policy, self.env)
+        self.ref = D.shard_model(self.ref, self.env)
+        if self.prm is not None:
+            self.prm = D.shard_model(self.prm, self.env)
+
         # ---- prompts as token ids
         self.train_items = self._encode(self.train_examples, "training")
         self.eval_items = self._encode(self.eval_examples, "evaluation") if self.eval_examples else []
@@ -229,7 +246,7 @@ class Trainer:
                                       enable_sleep_mode=v.enable_sleep_mode)
         else:
             self.engine = make_engine(c.rollout.engine, model=self.policy, tokenizer=self.tokenizer,
-                                      batch_size=c.rollout.batch_size)
+                                      batch_size=c.rollout.batch_size, synced_gpus=self.env.distributed)
 
         # ---- optimisers
         o = c.optim
@@ -245,7 +262,8 @@ class Trainer:
         self.bad_in_a_row = 0
         if self.resume_dir is not None:
             self._load_state(self.resume_dir)
-        (self.out_dir / "config.yaml").write_text(to_yaml(c))
+        if self.env.is_main:
+            (self.out_dir / "config.yaml").write_text(to_yaml(c))
         self.logger: RunLogger | None = None
 
     # ------------------------------------------------------------------------------- set-up
@@ -254,6 +272,15 @@ class Trainer:
         if c.model.init == "path":
             return Path(c.model.path)  # type: ignore[arg-type]
         init = self.out_dir / "init_model"
+        if self.env.distributed:  # rank 0 builds the start model; the others wait for it
+            if self.env.is_main:
+                self._build_tiny(init)
+            D.barrier(self.env)
+            return init
+        return self._build_tiny(init)
+
+    def _build_tiny(self, init: Path) -> Path:
+        c = self.cfg
         if (init / "config.json").is_file():
             if self.resume_dir is not None:
                 return init  # the run's own start point
@@ -298,9 +325,11 @@ class Trainer:
         return {
             "step": self.step,
             "bad_in_a_row": self.bad_in_a_row,
-            "optimizer": self.opt.state_dict(),
+            "optimizer": D.full_optimizer_state_dict(self.policy, self.opt, self.env),
             "scheduler": self.sched.state_dict(),
-            "prm_optimizer": self.prm_opt.state_dict() if self.prm_opt is not None else None,
+            "prm_optimizer": (D.full_optimizer_state_dict(self.prm, self.prm_opt, self.env)
+                              if self.prm_opt is not None else None),
+            "world_size": self.env.world_size,
             "data": self.data_iter.state_dict(),
             "rng": rng_state(),
         }
@@ -309,12 +338,12 @@ class Trainer:
         s = load_trainer_state(ckpt)
         self.step = int(s["step"])
         self.bad_in_a_row = int(s.get("bad_in_a_row", 0))
-        self.opt.load_state_dict(s["optimizer"])
+        D.load_full_optimizer_state_dict(self.policy, self.opt, s["optimizer"], self.env)
         self.sched.load_state_dict(s["scheduler"])
         if self.prm_opt is not None:
             if s.get("prm_optimizer") is None:
                 raise ConfigError(f"{ckpt}: checkpoint has no PRM optimiser state (was it a prime run?)")
-            self.prm_opt.load_state_dict(s["prm_optimizer"])
+            D.load_full_optimizer_state_dict(self.prm, self.prm_opt, s["prm_optimizer"], self.env)
         self.data_iter.load_state_dict(s["data"])
         set_rng_state(s["rng"])
 
@@ -322,9 +351,16 @@ class Trainer:
         models = {"policy": self.policy}
         if self.prm is not None:
             models["prm"] = self.prm
-        path = save_checkpoint(self.ckpt_root, self.step, models=models, tokenizer=self.tokenizer, state=self._state(),
-                               meta={"algo": self.cfg.algo.name})
-        prune_checkpoints(self.ckpt_root, self.cfg.ckpt.keep_last)
+        env = self.env
+        # collective under torchrun: every rank gathers, rank 0 writes
+        sds = {k: D.full_state_dict(mdl, env) for k, mdl in models.items()} if env.distributed else None
+        state = self._state()
+        path = self.ckpt_root / f"step_{self.step:08d}"
+        if env.is_main:
+            path = save_checkpoint(self.ckpt_root, self.step, models=models, tokenizer=self.tokenizer, state=state,
+                                   meta={"algo": self.cfg.algo.name, "world_size": env.world_size}, state_dicts=sds)
+            prune_checkpoints(self.ckpt_root, self.cfg.ckpt.keep_last)
+        D.barrier(env)
         return path
 
     # ------------------------------------------------------------------------------- forward helpers
@@ -347,18 +383,49 @@ class Trainer:
             ent = torch.nn.functional.pad(ent, (0, b.T - T_b)) if ent is not None else None
         return lp, ent
 
-    def _chunks(self, idx: torch.Tensor) -> list[torch.Tensor]:
+    def _chunks(self, idx: torch.Tensor, most: int | None = None) -> list[torch.Tensor]:
+        """Micro-batches of the rows ``idx``.  Under torchrun every rank must run the same number of
+        forward passes (FSDP gathers parameters in each), so the count comes from ``most`` = the largest
+        number of rows any rank has; a rank with fewer gets empty chunks (see :meth:`_rows`)."""
         m = self.cfg.train.micro_batch_size
-        return [idx[i:i + m] for i in range(0, len(idx), m)]
+        n = max(-(-(len(idx) if most is None else most) // m), 1)
+        return [idx[i * m:(i + 1) * m] for i in range(n)]
+
+    def _own_rows(self, B: int) -> torch.Tensor:
+        """This rank's rows of a B-row batch (a contiguous block; all rows in a single process)."""
+        r = D.shard_range(B, self.env)
+        return torch.arange(r.start, r.stop, device=self.device)
+
+    @staticmethod
+    def _rows(ch: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """(rows to run, weight): an empty chunk runs row 0 with weight 0, keeping collectives in step."""
+        if len(ch):
+            return ch, 1.0
+        return torch.zeros(1, dtype=torch.long, device=ch.device), 0.0
 
     @torch.no_grad()
     def _logp_all(self, model: torch.nn.Module, b: Batch, entropy: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Log-probs (and entropies) of every row [B, T]; under torchrun each rank computes its own
+        rows and the results are gathered."""
+        own = self._own_rows(b.B)
         lps, ents = [], []
-        for ch in self._chunks(torch.arange(b.B, device=b.input_ids.device)):
-            lp, ent = self._logp(model, b, ch, grad=False, entropy=entropy)
-            lps.append(lp)
-            ents.append(ent)
-        return torch.cat(lps), (torch.cat(ents) if entropy else None)
+        for ch in self._chunks(own, most=-(-b.B // self.env.world_size)):
+            rows, w = self._rows(ch)
+            lp, ent = self._logp(model, b, rows, grad=False, entropy=entropy)
+            if w:
+                lps.append(lp)
+                ents.append(ent)
+        lp = torch.cat(lps) if lps else torch.zeros(0, b.T, device=b.input_ids.device)
+        ent = (torch.cat(ents) if ents else torch.zeros(0, b.T, device=b.input_ids.device)) if entropy else None
+        if self.env.distributed:
+            lp = D.all_gather_padded(lp, self.env)
+            ent = D.all_gather_padded(ent, self.env) if entropy else None
+        return lp, ent
+
+    def _all_finite(self, loss: torch.Tensor) -> bool:
+        """Whether the loss is finite on every rank (all ranks then skip together, in step)."""
+        bad = 0.0 if _finite(loss) else 1.0
+        return (D.all_reduce_sum(bad, self.env) if self.env.distributed else bad) == 0.0
 
     def _backward(self, loss: torch.Tensor) -> None:
         try:
@@ -385,10 +452,7 @@ class Trainer:
         items = self.data_iter.take(c.train.prompts_per_step)
         n = c.rollout.n
         with timer("generate"):
-            groups = self.engine.generate([it["ids"] for it in items], SamplingParams(
-                n=n, temperature=c.rollout.temperature, top_p=c.rollout.top_p,
-                max_new_tokens=c.rollout.max_new_tokens, seed=c.train.seed * 1_000_003 + step))
-        rollouts = [r for g in groups for r in g]  # [P * n], grouped
+            rollouts = self._generate(items, step)  # [P * n], grouped by prompt, on every rank
         golds = [items[r.prompt_index]["answer"] for r in rollouts]
         texts = [r.text for r in rollouts]
 
@@ -465,6 +529,25 @@ class Trainer:
             self.logger.samples(step, recs)
         return m
 
+    def _generate(self, items: list[dict[str, Any]], step: int) -> list[Rollout]:
+        """Sample n responses for each prompt; under torchrun each rank samples a contiguous share of
+        the prompts and the rollouts are gathered, so every rank returns all of them in prompt order."""
+        c, env = self.cfg, self.env
+        mine = D.shard_range(len(items), env)
+        base = c.train.seed * 1_000_003 + step
+        sp = dict(n=c.rollout.n, temperature=c.rollout.temperature, top_p=c.rollout.top_p,
+                  max_new_tokens=c.rollout.max_new_tokens)
+        if c.rollout.seed_per_prompt:
+            groups = [self.engine.generate([items[i]["ids"]], SamplingParams(**sp, seed=base * 65_537 + i))[0]
+                      for i in mine]
+        else:
+            groups = self.engine.generate([items[i]["ids"] for i in mine],
+                                          SamplingParams(**sp, seed=base + 104_729 * env.rank))
+        local = [dataclasses.replace(r, prompt_index=mine.start + j) for j, g in enumerate(groups) for r in g]
+        if not env.distributed:
+            return local
+        return [r for part in D.all_gather_objects(local, env) for r in part]
+
     def _update(self, kept: list[Rollout], rew: np.ndarray, correct: np.ndarray, gids: np.ndarray, m: dict[str, Any],
                 timer: Any, sample_info: dict[int, dict[str, Any]], keep_index: np.ndarray) -> None:
         c, dev = self.cfg, self.device
@@ -536,19 +619,22 @@ class Trainer:
         if p.update == "after":
             prm_logp, _ = self._logp_all(self.prm, b)
         stats: list[dict[str, float]] = []  # first epoch only: the PRM's accuracy on fresh data
+        own = self._own_rows(b.B)
         for epoch in range(p.epochs):
             self.prm_opt.zero_grad(set_to_none=True)
             ok = True
-            for ch in self._chunks(torch.arange(b.B, device=mask.device)):
-                lp, _ = self._logp(self.prm, b, ch, grad=True)
-                loss, mm = algos.prime_prm_loss(lp, ref_logp[ch], R01[ch], mask[ch], beta=p.beta, normalizer=float(b.B))
-                if not _finite(loss):
+            for ch in self._chunks(own, most=-(-b.B // self.env.world_size)):
+                rows, w = self._rows(ch)
+                lp, _ = self._logp(self.prm, b, rows, grad=True)
+                loss, mm = algos.prime_prm_loss(lp, ref_logp[rows], R01[rows], mask[rows], beta=p.beta,
+                                                normalizer=float(b.B))
+                if not self._all_finite(loss):
                     ok = False
                     break
-                self._backward(loss)
-                if epoch == 0:
+                self._backward(loss * (w * self.env.loss_scale))
+                if epoch == 0 and w:
                     stats.append({**mm, "w": float(len(ch))})
-            gn = torch.nn.utils.clip_grad_norm_(self.prm.parameters(), c.optim.max_grad_norm or float("inf"))
+            gn = _full(torch.nn.utils.clip_grad_norm_(self.prm.parameters(), c.optim.max_grad_norm or float("inf")))
             if ok and _finite(gn):
                 self.prm_opt.step()
                 m["prm/grad_norm"] = float(gn)
@@ -557,6 +643,8 @@ class Trainer:
                 m["prm/skipped"] = 1
                 break
         self.prm_opt.zero_grad(set_to_none=True)
+        if self.env.distributed:
+            stats = [st for part in D.all_gather_objects(stats, self.env) for st in part]
         if stats:
             w = sum(s["w"] for s in stats)
             m["prm/loss"] = sum(s["prm/loss"] * s["w"] for s in stats) / w
@@ -594,32 +682,42 @@ class Trainer:
             self.policy.train()
         sums: dict[str, float] = {}
         wsum, gnorms = 0.0, []
+        env = self.env
+        owner = torch.zeros(B, dtype=torch.long)  # [B] the rank whose rows each sample is
+        for r in range(env.world_size):
+            owner[list(D.shard_range(B, dataclasses.replace(env, rank=r)))] = r
         try:
             for _ in range(c.train.ppo_epochs):
                 perm = torch.randperm(B, generator=gen) if c.train.shuffle_minibatches else torch.arange(B)
-                perm = perm.to(mask.device)
                 for s in range(0, B, mini):
                     mb = perm[s:s + mini]
-                    norm = algos.loss_normalizer(mask[mb], agg, max_response_len=c.rollout.max_new_tokens
+                    # the whole mini-batch's normaliser (all ranks hold every row's mask)
+                    norm = algos.loss_normalizer(mask[mb.to(mask.device)], agg, max_response_len=c.rollout.max_new_tokens
                                                  if agg == "seq-mean-token-sum-norm" else None)
+                    mine = mb[owner[mb] == env.rank].to(mask.device)
+                    most = int(torch.bincount(owner[mb], minlength=env.world_size).max())
                     self.opt.zero_grad(set_to_none=True)
-                    for ch in self._chunks(mb):
-                        lp, _ = self._logp(self.policy, b, ch, grad=True)
+                    for ch in self._chunks(mine, most=most):
+                        rows, w = self._rows(ch)
+                        lp, _ = self._logp(self.policy, b, rows, grad=True)
                         loss, mm = algos.ppo_clip_loss(
-                            lp, old_logp[ch], adv[ch], mask[ch], clip_low=c.algo.clip_low, clip_high=c.algo.clip_high,
-                            dual_clip=c.algo.dual_clip, agg=agg, normalizer=norm,
-                            ref_logp=ref_logp[ch] if use_kl else None, kl_loss_coef=c.algo.kl_loss_coef,
+                            lp, old_logp[rows], adv[rows], mask[rows], clip_low=c.algo.clip_low,
+                            clip_high=c.algo.clip_high, dual_clip=c.algo.dual_clip, agg=agg, normalizer=norm,
+                            ref_logp=ref_logp[rows] if use_kl else None, kl_loss_coef=c.algo.kl_loss_coef,
                             kl_loss_type=c.algo.kl_loss_type)
-                        if not _finite(loss):
+                        if not self._all_finite(loss):
                             self._bad(m, "a non-finite loss")
                             return
-                        self._backward(loss)
-                        w = float(mask[ch].sum())
-                        wsum += w
-                        for k, v in mm.items():
-                            sums[k] = sums.get(k, 0.0) + v * w
-                        sums["loss"] = sums.get("loss", 0.0) + float(loss.detach()) * norm
-                    gn = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), c.optim.max_grad_norm or float("inf"))
+                        # FSDP averages gradients over ranks: scale so the sum is the whole batch's
+                        self._backward(loss * (w * env.loss_scale))
+                        if not w:
+                            continue
+                        tok = float(mask[rows].sum())
+                        wsum += tok
+                        for k, v in mm.items():  # pg_loss: partial losses add up to the mini-batch's loss
+                            sums[k] = sums.get(k, 0.0) + (v if k == "pg_loss" else v * tok)
+                    gn = _full(torch.nn.utils.clip_grad_norm_(self.policy.parameters(),
+                                                              c.optim.max_grad_norm or float("inf")))
                     if not _finite(gn):
                         self._bad(m, "a non-finite gradient norm")
                         return
@@ -630,9 +728,15 @@ class Trainer:
             self.opt.zero_grad(set_to_none=True)
             if c.model.gradient_checkpointing:
                 self.policy.eval()
-        for k, v in sums.items():
-            if k != "loss":
-                m[f"actor/{k}"] = v / max(wsum, 1.0)
+        if env.distributed:  # sums over all ranks
+            parts = D.all_gather_objects((wsum, sums), env)
+            wsum = sum(w for w, _ in parts)
+            sums = {}
+            for _, part in parts:
+                for k, v in part.items():
+                    sums[k] = sums.get(k, 0.0) + v
+        for k, v in sums.items():  # pg_loss: mean over optimiser steps; the rest: token-weighted means
+            m[f"actor/{k}"] = v / max(len(gnorms), 1) if k == "pg_loss" else v / max(wsum, 1.0)
         m["actor/grad_norm"] = float(np.mean(gnorms)) if gnorms else 0.0
         m["actor/optimizer_steps"] = len(gnorms)
 
@@ -655,8 +759,11 @@ class Trainer:
     # ------------------------------------------------------------------------------- loop
     def run(self) -> dict[str, Any]:
         c = self.cfg
-        self.logger = RunLogger(self.out_dir, tensorboard=c.log.tensorboard, progress=c.log.progress,
-                                total_steps=c.train.steps, start_step=self.step, print_every=c.log.every)
+        if self.env.is_main:
+            self.logger = RunLogger(self.out_dir, tensorboard=c.log.tensorboard, progress=c.log.progress,
+                                    total_steps=c.train.steps, start_step=self.step, print_every=c.log.every)
+        else:
+            self.logger = _QuietLogger()  # type: ignore[assignment]  # rank 0 logs for all
         last: dict[str, Any] = {}
         try:
             if self.resume_dir is not None:
@@ -686,7 +793,7 @@ class Trainer:
                 self.save()
         finally:
             self.logger.close()
-        if c.log.plot:
+        if c.log.plot and self.env.is_main:
             try:
                 from prl.plot import plot_run
 
@@ -694,6 +801,16 @@ class Trainer:
             except Exception as e:  # noqa: BLE001 - a plot must not fail a finished run
                 print(f"[prl] plotting failed: {e}", file=sys.stderr)
         return last
+
+
+class _QuietLogger:
+    """The logger of torchrun ranks other than 0: rank 0 writes every log."""
+
+    def log(self, step: int, metrics: dict[str, Any]) -> None: ...
+    def progress(self, step: int, metrics: dict[str, Any]) -> None: ...
+    def samples(self, step: int, records: list[dict[str, Any]]) -> None: ...
+    def message(self, text: str) -> None: ...
+    def close(self) -> None: ...
 
 
 class _NoChat:

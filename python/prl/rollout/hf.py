@@ -60,12 +60,15 @@ class HFEngine(RolloutEngine):
     name = "hf"
 
     def __init__(self, model: torch.nn.Module, tokenizer: Any, *, batch_size: int = 64,
-                 eos_token_ids: Sequence[int] | None = None):
+                 eos_token_ids: Sequence[int] | None = None, synced_gpus: bool = False):
         if tokenizer.pad_token_id is None and tokenizer.eos_token_id is None:
             raise ValueError("HFEngine: the tokenizer has neither pad_token nor eos_token")
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = int(batch_size)
+        # under FSDP every rank must run the same number of forward passes: generate keeps stepping
+        # until all ranks are done (transformers' synced_gpus)
+        self.synced_gpus = bool(synced_gpus)
         eos = list(eos_token_ids) if eos_token_ids is not None else [tokenizer.eos_token_id]
         self.eos_token_ids = [int(e) for e in eos if e is not None]
         if not self.eos_token_ids:
@@ -135,7 +138,8 @@ class HFEngine(RolloutEngine):
                     rec = _LogprobRecorder(temp)
                     try:
                         res = self.model.generate(input_ids=ids, attention_mask=att, generation_config=gen_cfg,
-                                                  logits_processor=LogitsProcessorList([rec]))
+                                                  logits_processor=LogitsProcessorList([rec]),
+                                                  synced_gpus=self.synced_gpus)
                     except torch.OutOfMemoryError as e:
                         raise RuntimeError(oom_message("generation", "rollout.batch_size", self.batch_size)) from e
                     seq = res.sequences[:, L:]  # [b, T]
