@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import types
+import sys
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,9 +63,11 @@ class ModelConfig:
     """The policy (and the frozen reference / PRIME's implicit PRM, both copies of the start)."""
 
     path: str | None = _f(None, "Hugging Face model directory of the initial policy (model.init=path)")
-    init: Literal["path", "tiny"] = _f(
+    init: Literal["path", "tiny", "demo"] = _f(
         "path", "'path': load model.path; 'tiny': build a small random model (model.tiny.*) and a "
-        "char tokenizer from the training data, saved to OUTPUT_DIR/init_model")
+        "char tokenizer from the training data, saved to OUTPUT_DIR/init_model; 'demo': the embedded default "
+        "(procedural arithmetic task + SFT-warm-started small model, built once and cached; its train/test "
+        "splits are the data unless data.path is set)")
     tokenizer_path: str | None = _f(None, "tokenizer directory (default: model.path)")
     ref_path: str | None = _f(None, "reference model directory (default: the initial policy)")
     dtype: Literal["float32", "bfloat16", "float16"] = _f("float32", "parameter dtype of policy, reference and PRM")
@@ -528,7 +531,8 @@ def validate(cfg: Config) -> None:
          f"'no', 'auto' or an existing checkpoint directory, got {cfg.ckpt.resume!r}")
     if cfg.model.init == "path":
         need(cfg.model.path is not None, "model.path", "is required when model.init=path (or set model.init=tiny)")
-    need(cfg.data.path is not None, "data.path", "is required (a JSONL, Parquet, Arrow file or datasets directory)")
+    need(cfg.data.path is not None or cfg.model.init == "demo", "data.path",
+         "is required (a JSONL, Parquet, Arrow file or datasets directory)")
     _check_steps_spec(cfg.algo.prl.steps)
 
 
@@ -555,3 +559,21 @@ def format_help(cls: type = Config) -> str:
         lines.append(f"  {key} ({_type_name(tp)}; default: {yaml.safe_dump(cur, default_flow_style=True).strip().removesuffix('...').strip()})\n"
                      f"      {f.metadata.get('help', '')}")
     return "\n".join(lines)
+
+
+def resolve_demo(cfg: Config, log=None) -> None:
+    """model.init=demo: build (or find, cached) the embedded default and point the config at it.
+
+    Fills model.path with the SFT-warm-started demo model and, unless set, data.path / data.eval_path
+    with the task's RL-train and held-out test splits (:func:`prl.models.default.ensure_demo`).
+    """
+    if cfg.model.init != "demo":
+        return
+    from prl.models.default import ensure_demo
+
+    demo = ensure_demo(log=log or (lambda msg: print(f"[prl] {msg}", file=sys.stderr, flush=True)))
+    cfg.model.path = str(demo.model_dir)
+    if cfg.data.path is None:
+        cfg.data.path = str(demo.train_file)
+        if cfg.data.eval_path is None:
+            cfg.data.eval_path = str(demo.test_file)

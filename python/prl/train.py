@@ -113,7 +113,21 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     keys = [k for k in ("reward/mean", "acc/mean", "eval/greedy_acc") if k in final]
     print("done: " + ", ".join(f"{k}={final[k]:.4f}" for k in keys) + f"  ({cfg.train.output_dir})")
+    if len(trainer.evals) >= 2:
+        print(before_after_table(trainer.evals))
     return 0
+
+
+def before_after_table(evals: list[tuple[int, dict[str, float]]]) -> str:
+    """The held-out figures before the first and after the last step, as a text table."""
+    (s0, first), (s1, last) = evals[0], evals[-1]
+    keys = [k for k in first if k in last and k.startswith("eval/") and k != "eval/response_length"]
+    keys.sort(key=lambda k: (not k.endswith("greedy_acc"), not k.startswith("eval/avg"), k))
+    rows = [f"{'held-out':<20}{'step ' + str(s0):>12}{'step ' + str(s1):>12}{'change':>10}"]
+    for k in keys:
+        a, b = first[k], last[k]
+        rows.append(f"{k.removeprefix('eval/'):<20}{a:>12.3f}{b:>12.3f}{b - a:>+10.3f}")
+    return "\n".join(rows)
 
 
 if __name__ == "__main__":

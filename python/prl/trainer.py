@@ -51,7 +51,7 @@ from prl import algos
 from prl import distributed as D
 from prl.checkpoint import (find_latest, list_checkpoints, load_trainer_state, prune_checkpoints, rng_state,
                             save_checkpoint, set_rng_state)
-from prl.config import Config, ConfigError, to_yaml
+from prl.config import Config, ConfigError, resolve_demo, to_yaml
 from prl.data import DataError, PromptExample, PromptIterator, encode_prompt, load_examples, render_prompt, split_eval
 from prl.logprobs import response_logprobs
 from prl.modeling import load_causal_lm, load_tokenizer, resolve_device
@@ -169,6 +169,7 @@ class Trainer:
         c = cfg
         if c.algo.name in ("rloo", "prime") and c.rollout.n < 2:
             raise ConfigError(f"algo.name={c.algo.name} needs rollout.n >= 2 (a leave-one-out baseline)")
+        resolve_demo(c)  # model.init=demo: build or find the embedded default (cached)
         self.out_dir = Path(c.train.output_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.ckpt_root = self.out_dir / "checkpoints"
@@ -269,7 +270,7 @@ class Trainer:
     # ------------------------------------------------------------------------------- set-up
     def _initial_model_dir(self) -> Path:
         c = self.cfg
-        if c.model.init == "path":
+        if c.model.init in ("path", "demo"):
             return Path(c.model.path)  # type: ignore[arg-type]
         init = self.out_dir / "init_model"
         if self.env.distributed:  # rank 0 builds the start model; the others wait for it
@@ -765,6 +766,7 @@ class Trainer:
         else:
             self.logger = _QuietLogger()  # type: ignore[assignment]  # rank 0 logs for all
         last: dict[str, Any] = {}
+        self.evals: list[tuple[int, dict[str, float]]] = []  # (step, eval metrics): the before/after table
         try:
             if self.resume_dir is not None:
                 self.logger.message(f"[prl] resumed from {self.resume_dir} at step {self.step}")
@@ -772,6 +774,7 @@ class Trainer:
                 ev = self.evaluate()
                 self.logger.log(0, ev)
                 last.update(ev)
+                self.evals.append((0, ev))
             while self.step < c.train.steps:
                 m = self.train_step()
                 s = self.step
@@ -779,6 +782,7 @@ class Trainer:
                     ev = self.evaluate()
                     m.update(ev)
                     last.update(ev)
+                    self.evals.append((s, ev))
                 self.logger.log(s, m)
                 self.logger.progress(s, m)
                 last.update(m)
@@ -789,6 +793,7 @@ class Trainer:
                 self.logger.log(self.step, {**ev, "eval/final": 1})
                 self.logger.progress(self.step, ev)
                 last.update(ev)
+                self.evals.append((self.step, ev))
             if c.ckpt.save_final and self.step > 0:
                 self.save()
         finally:

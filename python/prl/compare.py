@@ -1,0 +1,248 @@
+"""``python -m prl.compare``: the algorithms side by side on the same data, model and budget.
+
+    python -m prl.compare --config configs/demo.yaml --algos grpo,rloo,prl,prime --seeds 3
+    python -m prl.compare --config configs/demo.yaml --algos prl --seeds 2 \\
+        --ablate "algo.prl.steps=fixed:16;fixed:64;fixed:256;newline;balanced:4,16" --no-sft-control
+    python -m prl.compare --config configs/demo.yaml --algos prl --ablate "algo.prl.eta=10;100;1000"
+
+Every run is a normal ``python -m prl.train`` run (its own process, its own run directory under
+``--out``) of the recipe with ``algo.name``, ``train.seed`` and the ablated key set; anything after
+the options is a ``key=value`` override for all runs.  With ``--sft-control`` (default on) an
+equal-time control continues *supervised* training (``prl.sft``) from the same start model for the
+mean wall time of the RL runs, and is evaluated the same way: RL is only worth it if it beats
+spending that time on more of the same demonstrations.
+
+Writes ``OUT/compare.md`` (the table: held-out greedy accuracy, avg@n and pass@n per variant, mean
++- standard deviation over seeds, and the first evaluated step at which the variant's seed-mean
+greedy accuracy reaches GRPO's final one), ``OUT/compare.json`` (every figure) and
+``OUT/compare.png`` (held-out greedy accuracy and training accuracy against step).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from prl.config import ConfigError, load_config
+
+__all__ = ["main", "summarize", "read_metrics"]
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no metrics (did the run fail?)")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _final_eval(rows: list[dict[str, Any]]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for r in rows:
+        if any(k.startswith("eval/") for k in r):
+            out.update({k: v for k, v in r.items() if k.startswith("eval/") and isinstance(v, (int, float))})
+    return out
+
+
+def _eval_curve(rows: list[dict[str, Any]], key: str) -> list[tuple[int, float]]:
+    return [(int(r["step"]), float(r[key])) for r in rows if key in r]
+
+
+def _mean_sd(xs: list[float]) -> tuple[float, float]:
+    if not xs:
+        return float("nan"), float("nan")
+    return statistics.fmean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)
+
+
+def summarize(results: dict[str, list[dict[str, Any]]], n: int, baseline: str = "grpo") -> dict[str, Any]:
+    """results: variant -> list over seeds of {"metrics": rows, "wall_s": float} -> summary table rows."""
+    keys = ["eval/greedy_acc", f"eval/avg@{n}", f"eval/pass@{n}"]
+    table: dict[str, Any] = {}
+    for variant, runs in results.items():
+        finals = [_final_eval(r["metrics"]) for r in runs]
+        row: dict[str, Any] = {"seeds": len(runs), "wall_s": _mean_sd([r["wall_s"] for r in runs])}
+        for k in keys:
+            row[k] = _mean_sd([f[k] for f in finals if k in f])
+        # seed-mean greedy-accuracy curve (steps evaluated in every seed)
+        curves = [dict(_eval_curve(r["metrics"], "eval/greedy_acc")) for r in runs]
+        common = sorted(set.intersection(*(set(c) for c in curves))) if curves else []
+        row["curve"] = [(s, statistics.fmean(c[s] for c in curves)) for s in common]
+        table[variant] = row
+    if baseline in table:
+        target = table[baseline]["eval/greedy_acc"][0]
+        for row in table.values():
+            row["steps_to_baseline_final"] = next((s for s, a in row["curve"] if s > 0 and a >= target - 1e-9), None)
+    return table
+
+
+def _fmt(ms: tuple[float, float]) -> str:
+    m, sd = ms
+    return "n/a" if m != m else f"{m:.3f} +- {sd:.3f}"
+
+
+def render_table(table: dict[str, Any], n: int, baseline: str = "grpo") -> str:
+    head = (f"| variant | seeds | greedy acc | avg@{n} | pass@{n} | steps to {baseline}'s final acc | wall s |\n"
+            "|---|---|---|---|---|---|---|\n")
+    lines = []
+    for v, row in table.items():
+        st = row.get("steps_to_baseline_final")
+        lines.append(f"| {v} | {row['seeds']} | {_fmt(row['eval/greedy_acc'])} | {_fmt(row[f'eval/avg@{n}'])} | "
+                     f"{_fmt(row[f'eval/pass@{n}'])} | {'-' if st is None else st} | {row['wall_s'][0]:.0f} |")
+    return head + "\n".join(lines) + "\n"
+
+
+def _plot(results: dict[str, list[dict[str, Any]]], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for variant, runs in results.items():
+        for i, r in enumerate(runs):
+            ev = _eval_curve(r["metrics"], "eval/greedy_acc")
+            tr = _eval_curve(r["metrics"], "acc/mean")
+            kw = dict(alpha=0.8, label=variant if i == 0 else None)
+            if ev:
+                line = axes[0].plot(*zip(*ev), marker="o", ms=3, **kw)[0]
+                kw["color"] = line.get_color()
+            if tr:
+                axes[1].plot(*zip(*tr), **kw)
+    axes[0].set(title="held-out greedy accuracy", xlabel="step", ylabel="accuracy")
+    axes[1].set(title="training accuracy (samples)", xlabel="step", ylabel="accuracy")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+
+
+def _train(config: str, overrides: list[str], run_dir: Path, log) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "prl.train", "--config", config, *overrides, f"train.output_dir={run_dir}",
+           "log.progress=false", "ckpt.every=0"]
+    t0 = time.perf_counter()
+    with open(run_dir.parent / f"{run_dir.name}.log", "w") as f:
+        res = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT)
+    wall = time.perf_counter() - t0
+    if res.returncode != 0:
+        raise RuntimeError(f"run failed ({' '.join(cmd)}); see {run_dir.parent / (run_dir.name + '.log')}")
+    log(f"  {run_dir.name}: {wall:.0f} s")
+    return {"metrics": read_metrics(run_dir), "wall_s": wall}
+
+
+def _sft_control(cfg, seconds: float, run_dir: Path, n: int, seed: int, log) -> dict[str, Any]:
+    """Continue supervised training from the RL start model for ``seconds``, then evaluate it like RL."""
+    from prl.models.default import ensure_demo
+
+    demo = ensure_demo()
+    start = cfg.model.path
+    if not start:
+        raise ConfigError("--sft-control needs the recipe's start model (model.path or model.init=demo)")
+    sft_out = run_dir / "model"
+    cmd = [sys.executable, "-m", "prl.sft", "--model", str(start), "--data", str(demo.sft_file),
+           "--eval-data", str(demo.dev_file), "--out", str(sft_out), "--max-seconds", str(seconds),
+           "--patience", "1000000", "--seed", str(seed), "--no-progress", "--final-samples", "0"]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    with open(run_dir.parent / f"{run_dir.name}.log", "w") as f:
+        res = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT)
+    if res.returncode != 0:
+        raise RuntimeError(f"SFT control failed; see {run_dir.parent / (run_dir.name + '.log')}")
+    ev_cmd = [sys.executable, "-m", "prl.eval", "--model", str(sft_out), "--data", str(cfg.data.eval_path),
+              "--n", str(n), "--k", "1", str(n), "--temperature", str(cfg.eval.temperature),
+              "--max-new-tokens", str(cfg.eval.max_new_tokens or cfg.rollout.max_new_tokens),
+              "--out", str(run_dir / "eval.json")]
+    with open(run_dir.parent / f"{run_dir.name}.log", "a") as f:
+        res = subprocess.run(ev_cmd, stdout=f, stderr=subprocess.STDOUT)
+    if res.returncode != 0:
+        raise RuntimeError(f"evaluating the SFT control failed; see {run_dir.parent / (run_dir.name + '.log')}")
+    ev = json.loads((run_dir / "eval.json").read_text())
+    metrics = ev.get("metrics", ev)
+    wall = time.perf_counter() - t0
+    log(f"  {run_dir.name}: {wall:.0f} s")
+    return {"metrics": [{"step": 0, **{k: v for k, v in metrics.items() if k.startswith("eval/")}}], "wall_s": wall}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m prl.compare", description=__doc__.split("\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=__doc__.split("\n", 1)[1])
+    ap.add_argument("--config", required=True, help="the recipe every run starts from")
+    ap.add_argument("--algos", default="grpo,rloo,prl,prime", help="comma-separated algo.name values")
+    ap.add_argument("--seeds", type=int, default=3, help="seeds per variant (train.seed = 0 .. seeds-1)")
+    ap.add_argument("--ablate", action="append", default=[],
+                    help="KEY=V1;V2;... : one variant per value (for each algo); repeatable")
+    ap.add_argument("--out", default="runs/compare", help="output directory")
+    ap.add_argument("--baseline", default="grpo", help="the variant whose final accuracy defines 'steps to reach'")
+    sft = ap.add_mutually_exclusive_group()
+    sft.add_argument("--sft-control", dest="sft_control", action="store_true", default=True,
+                     help="add the equal-time supervised control (default)")
+    sft.add_argument("--no-sft-control", dest="sft_control", action="store_false")
+    ap.add_argument("overrides", nargs="*", help="key=value overrides for every run")
+    a = ap.parse_args(argv)
+    try:
+        cfg = load_config(a.config, a.overrides)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    algos = [x.strip() for x in a.algos.split(",") if x.strip()]
+    variants: list[tuple[str, list[str]]] = []
+    ablations = []
+    for spec in a.ablate:
+        key, _, vals = spec.partition("=")
+        if not vals:
+            print(f"error: --ablate {spec!r}: expected KEY=V1;V2;...", file=sys.stderr)
+            return 2
+        ablations.append((key, [v for v in vals.split(";") if v]))
+    for algo in algos:
+        if not ablations:
+            variants.append((algo, [f"algo.name={algo}"]))
+        for key, vals in ablations:
+            for v in vals:
+                variants.append((f"{algo} {key.split('.')[-1]}={v}", [f"algo.name={algo}", f"{key}={v}"]))
+    for _, ov in variants:  # fail fast on a bad key or value
+        try:
+            load_config(a.config, a.overrides + ov)
+        except ConfigError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    n = cfg.eval.n
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    results: dict[str, list[dict[str, Any]]] = {}
+    t_all = time.perf_counter()
+    for name, ov in variants:
+        log(f"[compare] {name}: {a.seeds} seed(s)")
+        safe = name.replace(" ", "_").replace("=", "-").replace(":", "").replace(",", "_").replace("/", "_")
+        results[name] = [_train(a.config, a.overrides + ov + [f"train.seed={s}"], out / f"{safe}-seed{s}", log)
+                         for s in range(a.seeds)]
+    if a.sft_control:
+        seconds = statistics.fmean(r["wall_s"] for runs in results.values() for r in runs)
+        log(f"[compare] supervised control: {seconds:.0f} s of more SFT from the same start")
+        results["sft (equal time)"] = [_sft_control(cfg, seconds, out / f"sft_control-seed{s}", n, s, log)
+                                       for s in range(a.seeds)]
+    table = summarize(results, n, baseline=a.baseline)
+    md = render_table(table, n, baseline=a.baseline)
+    (out / "compare.md").write_text(md)
+    (out / "compare.json").write_text(json.dumps({"table": table, "variants": [v for v, _ in variants],
+                                                  "overrides": a.overrides, "config": a.config,
+                                                  "total_s": time.perf_counter() - t_all}, indent=1, default=str))
+    _plot(results, out / "compare.png")
+    print(md)
+    print(f"[compare] wrote {out / 'compare.md'}, {out / 'compare.json'}, {out / 'compare.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
