@@ -91,7 +91,7 @@ def test_problems_and_demonstrations(cfg, seed):
     steps, boxed = parse_chain(text)
     wrong = [i for i, (a, op, b, c) in enumerate(steps) if c != true_value(a, op, b)]
     assert len(wrong) == int(slip)
-    assert all(c >= 0 for *_, c in steps)
+    assert all(0 <= c <= cfg.max_value for *_, c in steps)
     if slip:
         i = wrong[0]
         a, op, b, c = steps[i]

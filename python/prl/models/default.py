@@ -49,7 +49,7 @@ from pathlib import Path
 from prl.sft import SFTConfig
 from prl.tasks.arithmetic import ArithmeticConfig
 
-BUILD_VERSION = 1  # bump when the build procedure changes in a way the spec does not capture
+BUILD_VERSION = 2  # bump when the build procedure changes in a way the spec does not capture
 
 
 @dataclass(frozen=True)

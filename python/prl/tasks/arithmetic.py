@@ -191,28 +191,43 @@ def solution_lines(p: Problem, *, slip_at: int | None = None, slip_value: int | 
     return lines
 
 
+def _chain_in_range(p: Problem, slip_at: int, slip_value: int, cfg: ArithmeticConfig) -> bool:
+    """Whether every value written by the slipped chain stays in [0, cfg.max_value]."""
+    if not 0 <= slip_value <= cfg.max_value:
+        return False
+    if not cfg.slip_propagates:
+        return True
+    v = slip_value
+    for op, x in p.ops[slip_at + 1:]:
+        v = apply_op(v, op, x)
+        if not 0 <= v <= cfg.max_value:
+            return False
+    return True
+
+
 def demonstration(p: Problem, cfg: ArithmeticConfig, rng: random.Random) -> tuple[str, bool]:
-    """A demonstration for ``p``: (text, has_slip). Draws the slip decision from ``rng``."""
+    """A demonstration for ``p``: (text, has_slip). Draws the slip decision from ``rng``.
+
+    A slip whose propagated chain would leave ``[0, max_value]`` (e.g. a later subtraction going
+    negative from the slipped value) is not planted: that demonstration stays clean.
+    """
     slip_at = slip_value = None
     if rng.random() < cfg.slip_rate:
         v = p.start
         candidates = []  # (step index, wrong value)
         for i, (op, x) in enumerate(p.ops):
+            true = apply_op(v, op, x)
             if cfg.slip_kind == "carry":
                 if carries(v, op, x):
-                    candidates.append((i, v + x - 10))
+                    candidates.append((i, true - 10))
                     break  # the first carrying addition only
             else:
-                true = apply_op(v, op, x)
-                candidates.append((i, true))
-            v = apply_op(v, op, x)
+                offs = [d for d in range(-9, 10) if d != 0 and 0 <= true + d <= cfg.max_value]
+                candidates.append((i, true + rng.choice(offs)))
+            v = true
+        candidates = [c for c in candidates if _chain_in_range(p, c[0], c[1], cfg)]
         if candidates:
-            if cfg.slip_kind == "carry":
-                slip_at, slip_value = candidates[0]
-            else:
-                slip_at, true = rng.choice(candidates)
-                off = rng.choice([d for d in range(-9, 10) if d != 0 and true + d >= 0])
-                slip_value = true + off
+            slip_at, slip_value = candidates[0] if cfg.slip_kind == "carry" else rng.choice(candidates)
     lines = solution_lines(p, slip_at=slip_at, slip_value=slip_value, propagate=cfg.slip_propagates)
     return "\n".join(lines), slip_at is not None
 
