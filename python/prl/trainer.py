@@ -161,6 +161,8 @@ def _full(x: torch.Tensor) -> torch.Tensor:
 
 
 class Trainer:
+    fuse_old_logp = True  # take pi_old from the update's forward when that is exact (_old_logp_from_update)
+
     def __init__(self, cfg: Config):
         import transformers
 
@@ -559,15 +561,13 @@ class Trainer:
         group_ids = torch.tensor(gids, dtype=torch.long, device=dev)  # [B]
         ntok = mask.sum().clamp_min(1)
 
+        fused = self._old_logp_from_update(b.B)
         with timer("logprob"):
-            old_logp, ent = self._logp_all(self.policy, b, entropy=True)  # [B, T]
+            # fused: pi_old = the update's own forward (detached), see _old_logp_from_update
+            old_logp, ent = (None, None) if fused else self._logp_all(self.policy, b, entropy=True)  # [B, T]
             ref_logp, _ = self._logp_all(self.ref, b)  # [B, T]
-        m["rollout/logprob_gap"] = float(((b.engine_logp - old_logp).abs() * mask).sum() / ntok)
-        m["rollout/logprob_gap_max"] = float(((b.engine_logp - old_logp).abs() * mask).max())
-        m["actor/entropy"] = float((ent * mask).sum() / ntok)
-        log_ratio = (old_logp - ref_logp) * mask  # [B, T] d_t
-        m["actor/kl_ref"] = float(log_ratio.sum() / ntok)  # k1 estimate of KL(pi_old || pi_ref)
-        m["actor/kl_ref_k3"] = float((algos.kl_penalty(old_logp, ref_logp, "k3") * mask).sum() / ntok)
+        if old_logp is not None:
+            log_ratio = self._logp_metrics(m, b, old_logp, ent, ref_logp)  # [B, T] d_t
         if c.algo.kl_in_reward_coef:
             kl_seq = (algos.kl_penalty(old_logp, ref_logp, c.algo.kl_in_reward_type) * mask).sum(1)  # [B]
             R = R - c.algo.kl_in_reward_coef * kl_seq
@@ -611,7 +611,36 @@ class Trainer:
             self._bad(m, "non-finite advantages")
             return
         with timer("update"):
-            self._ppo(b, old_logp, ref_logp, adv, m)
+            got = self._ppo(b, old_logp, ref_logp, adv, m)
+        if got is not None:  # fused: the log-prob metrics from the update's forward
+            self._logp_metrics(m, b, got[0], got[1], ref_logp)
+
+    def _old_logp_from_update(self, B: int) -> bool:
+        """Whether pi_old can come from the update's own forward instead of a separate pass.
+
+        With one PPO epoch over one mini-batch, every micro-batch runs before the only optimiser step,
+        so the update's forward sees exactly pi_old: log pi_old = its log-probs, detached (ratio 1), and
+        the separate no-grad pass over the policy is redundant (TRL skips it the same way). Only when
+        the advantages do not read pi_old (GRPO, Dr.GRPO, RLOO without a KL-in-reward term), in one
+        process, without gradient checkpointing (its train-mode forward could differ by dropout).
+        """
+        c = self.cfg
+        return (self.fuse_old_logp and c.train.ppo_epochs == 1 and (c.train.mini_batch_size or B) >= B
+                and c.algo.name in ("grpo", "drgrpo", "rloo") and not c.algo.kl_in_reward_coef
+                and not c.model.gradient_checkpointing and not self.env.distributed)
+
+    def _logp_metrics(self, m: dict[str, Any], b: Batch, old_logp: torch.Tensor, ent: torch.Tensor,
+                      ref_logp: torch.Tensor) -> torch.Tensor:
+        """Engine gap, entropy, KL(pi_old || pi_ref) into ``m``; returns d_t = (log pi_old - log pi_ref) * mask [B, T]."""
+        mask = b.response_mask
+        ntok = mask.sum().clamp_min(1)
+        m["rollout/logprob_gap"] = float(((b.engine_logp - old_logp).abs() * mask).sum() / ntok)
+        m["rollout/logprob_gap_max"] = float(((b.engine_logp - old_logp).abs() * mask).max())
+        m["actor/entropy"] = float((ent * mask).sum() / ntok)
+        log_ratio = (old_logp - ref_logp) * mask  # [B, T] d_t
+        m["actor/kl_ref"] = float(log_ratio.sum() / ntok)  # k1 estimate of KL(pi_old || pi_ref)
+        m["actor/kl_ref_k3"] = float((algos.kl_penalty(old_logp, ref_logp, "k3") * mask).sum() / ntok)
+        return log_ratio
 
     def _prime(self, b: Batch, ref_logp: torch.Tensor, R01: torch.Tensor, m: dict[str, Any]) -> torch.Tensor:
         c, p = self.cfg, self.cfg.algo.prime
@@ -671,8 +700,15 @@ class Trainer:
                                   f"(train.max_bad_steps={self.cfg.train.max_bad_steps}); lower optim.lr or check "
                                   "the data and model dtype (model.dtype)")
 
-    def _ppo(self, b: Batch, old_logp: torch.Tensor, ref_logp: torch.Tensor, adv: torch.Tensor, m: dict[str, Any]) -> None:
+    def _ppo(self, b: Batch, old_logp: torch.Tensor | None, ref_logp: torch.Tensor, adv: torch.Tensor,
+             m: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """PPO-clip update. ``old_logp=None`` (see :meth:`_old_logp_from_update`): log pi_old is each
+        micro-batch's own forward, detached; then returns (old_logp, entropy) [B, T] for the metrics."""
         c = self.cfg
+        fused = old_logp is None
+        if fused:
+            old_full = torch.zeros_like(b.response_mask)  # [B, T]
+            ent_full = torch.zeros_like(b.response_mask)  # [B, T]
         agg = c.loss_agg()
         mask = b.response_mask
         B = b.B
@@ -700,15 +736,20 @@ class Trainer:
                     self.opt.zero_grad(set_to_none=True)
                     for ch in self._chunks(mine, most=most):
                         rows, w = self._rows(ch)
-                        lp, _ = self._logp(self.policy, b, rows, grad=True)
+                        lp, ent = self._logp(self.policy, b, rows, grad=True, entropy=fused)
+                        if fused:
+                            old = lp.detach()
+                            old_full[rows], ent_full[rows] = old, ent
+                        else:
+                            old = old_logp[rows]
                         loss, mm = algos.ppo_clip_loss(
-                            lp, old_logp[rows], adv[rows], mask[rows], clip_low=c.algo.clip_low,
+                            lp, old, adv[rows], mask[rows], clip_low=c.algo.clip_low,
                             clip_high=c.algo.clip_high, dual_clip=c.algo.dual_clip, agg=agg, normalizer=norm,
                             ref_logp=ref_logp[rows] if use_kl else None, kl_loss_coef=c.algo.kl_loss_coef,
                             kl_loss_type=c.algo.kl_loss_type)
                         if not self._all_finite(loss):
                             self._bad(m, "a non-finite loss")
-                            return
+                            return None
                         # FSDP averages gradients over ranks: scale so the sum is the whole batch's
                         self._backward(loss * (w * env.loss_scale))
                         if not w:
@@ -721,7 +762,7 @@ class Trainer:
                                                               c.optim.max_grad_norm or float("inf")))
                     if not _finite(gn):
                         self._bad(m, "a non-finite gradient norm")
-                        return
+                        return None
                     gnorms.append(float(gn))
                     self.opt.step()
             self.bad_in_a_row = 0
@@ -740,6 +781,7 @@ class Trainer:
             m[f"actor/{k}"] = v / max(len(gnorms), 1) if k == "pg_loss" else v / max(wsum, 1.0)
         m["actor/grad_norm"] = float(np.mean(gnorms)) if gnorms else 0.0
         m["actor/optimizer_steps"] = len(gnorms)
+        return (old_full, ent_full) if fused else None
 
     # ------------------------------------------------------------------------------- eval
     def evaluate(self) -> dict[str, float]:
