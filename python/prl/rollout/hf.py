@@ -7,6 +7,14 @@ measures only numerics (KV-cache decoding vs one full forward).
 Sampling: temperature (0 = greedy), top-p, ``max_new_tokens``, stop at EOS, ``top_k`` off. With
 ``SamplingParams.seed`` set, sampling draws from a forked RNG seeded with it, so the same call gives
 the same samples whatever happened before.
+
+Two decoders. The default (``fast=True``) is prl's own loop over the model's forward with a KV
+cache: the prompt is prefilled once per distinct prompt (the n samples of a group share it; the
+cache is gathered to the n rows), and a row that has produced EOS leaves the batch, so the work per
+step shrinks as responses finish instead of running every row to the longest response. The slow
+twin (``fast=False``, also used under FSDP where every rank must run the same number of forwards)
+is transformers' ``generate`` with a logits processor; tests hold the two to the same greedy tokens
+and the same sampling distribution.
 """
 
 from __future__ import annotations
@@ -60,7 +68,7 @@ class HFEngine(RolloutEngine):
     name = "hf"
 
     def __init__(self, model: torch.nn.Module, tokenizer: Any, *, batch_size: int = 64,
-                 eos_token_ids: Sequence[int] | None = None, synced_gpus: bool = False):
+                 eos_token_ids: Sequence[int] | None = None, synced_gpus: bool = False, fast: bool = True):
         if tokenizer.pad_token_id is None and tokenizer.eos_token_id is None:
             raise ValueError("HFEngine: the tokenizer has neither pad_token nor eos_token")
         self.model = model
@@ -69,6 +77,7 @@ class HFEngine(RolloutEngine):
         # under FSDP every rank must run the same number of forward passes: generate keeps stepping
         # until all ranks are done (transformers' synced_gpus)
         self.synced_gpus = bool(synced_gpus)
+        self.fast = bool(fast) and not self.synced_gpus
         eos = list(eos_token_ids) if eos_token_ids is not None else [tokenizer.eos_token_id]
         self.eos_token_ids = [int(e) for e in eos if e is not None]
         if not self.eos_token_ids:
@@ -135,15 +144,18 @@ class HFEngine(RolloutEngine):
                         ids[r, L - len(p):] = torch.tensor(p, dtype=torch.long)
                         att[r, L - len(p):] = 1
                     ids, att = ids.to(dev), att.to(dev)
-                    rec = _LogprobRecorder(temp)
                     try:
-                        res = self.model.generate(input_ids=ids, attention_mask=att, generation_config=gen_cfg,
-                                                  logits_processor=LogitsProcessorList([rec]),
-                                                  synced_gpus=self.synced_gpus)
+                        if self.fast:
+                            seq, lp = self._decode(ids, att, params)  # [b, T], [b, T]
+                        else:
+                            rec = _LogprobRecorder(temp)
+                            res = self.model.generate(input_ids=ids, attention_mask=att, generation_config=gen_cfg,
+                                                      logits_processor=LogitsProcessorList([rec]),
+                                                      synced_gpus=self.synced_gpus)
+                            seq = res.sequences[:, L:]  # [b, T]
+                            lp = rec.finish(seq)  # [b, T]
                     except torch.OutOfMemoryError as e:
                         raise RuntimeError(oom_message("generation", "rollout.batch_size", self.batch_size)) from e
-                    seq = res.sequences[:, L:]  # [b, T]
-                    lp = rec.finish(seq)  # [b, T]
                     seq_c, lp_c = seq.cpu().tolist(), lp.cpu().numpy()
                     for r, (pi, p) in enumerate(chunk):
                         toks = seq_c[r]
@@ -160,3 +172,67 @@ class HFEngine(RolloutEngine):
         finally:
             self.model.train(was_training)
         return out
+
+    def _decode(self, ids: torch.Tensor, att: torch.Tensor, params: SamplingParams) -> tuple[torch.Tensor, torch.Tensor]:
+        """prl's decoder. ids/att [b, L] left-padded prompts -> tokens [b, T] (EOS-padded after a row's
+        EOS) and their log-probs [b, T] from the raw logits / temperature (0 after EOS)."""
+        from transformers import DynamicCache
+
+        model, dev = self.model, ids.device
+        b, L = ids.shape
+        greedy = params.temperature == 0
+        temp = 1.0 if greedy else float(params.temperature)
+        T = int(params.max_new_tokens)
+        eos = torch.tensor(self.eos_token_ids, device=dev)
+        key = torch.cat([ids, att], 1)  # [b, 2L]: equal prompts (ids and padding) share one prefill
+        uniq, inv = torch.unique(key, dim=0, return_inverse=True)  # [G, 2L], [b]
+        cache = DynamicCache(config=model.config)
+        pos = (att.cumsum(-1) - 1).clamp_min(0)  # [b, L]
+        out = model(input_ids=uniq[:, :L], attention_mask=uniq[:, L:], position_ids=pos[_uniq_first(inv, len(uniq))],
+                    past_key_values=cache, use_cache=True, logits_to_keep=1)
+        logits = out.logits[:, -1, :].index_select(0, inv)  # [b, V]
+        cache.batch_select_indices(inv)  # [G, ...] -> [b, ...] (torch.unique sorts, so always)
+        toks = torch.full((b, T), self.eos_token_ids[0], dtype=torch.long, device=dev)  # [b, T]
+        lps = torch.zeros((b, T), dtype=torch.float32, device=dev)  # [b, T]
+        rows = torch.arange(b, device=dev)  # [a] the batch rows still decoding
+        mask, last = att, pos[:, -1:]  # [a, L + t], [a, 1]
+        for t in range(T):
+            logp = torch.log_softmax(logits.float() / temp, dim=-1)  # [a, V]
+            if greedy:
+                nxt = logits.argmax(-1)  # [a]
+            else:
+                probs = logp.exp()
+                if params.top_p < 1.0:
+                    probs = _top_p(probs, params.top_p)
+                nxt = torch.multinomial(probs, 1).squeeze(1)  # [a]
+            toks[rows, t] = nxt
+            lps[rows, t] = logp.gather(1, nxt[:, None]).squeeze(1)
+            alive = ~torch.isin(nxt, eos)  # [a]
+            if t == T - 1 or not bool(alive.any()):
+                break
+            if not bool(alive.all()):  # finished rows leave the batch
+                keep = alive.nonzero().squeeze(1)
+                rows, nxt, mask, last = rows[keep], nxt[keep], mask[keep], last[keep]
+                cache.batch_select_indices(keep)
+            mask = torch.cat([mask, mask.new_ones((len(rows), 1))], 1)
+            last = last + 1
+            logits = model(input_ids=nxt[:, None], attention_mask=mask, position_ids=last, past_key_values=cache,
+                           use_cache=True).logits[:, -1, :]
+        return toks, lps
+
+
+def _uniq_first(inv: torch.Tensor, G: int) -> torch.Tensor:
+    """For inverse indices inv [b] into G groups: one row index per group [G] (any member)."""
+    first = torch.empty(G, dtype=torch.long, device=inv.device)
+    first[inv] = torch.arange(len(inv), device=inv.device)
+    return first
+
+
+def _top_p(probs: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Nucleus filter as transformers' TopPLogitsWarper: drop the tokens whose ascending cumulative
+    probability is <= 1 - top_p (the most likely token always stays). probs [a, V] -> [a, V] (unnormalised)."""
+    sp, si = probs.sort(dim=-1)  # ascending
+    drop_sorted = sp.cumsum(-1) <= (1 - top_p)
+    drop_sorted[:, -1] = False
+    drop = torch.zeros_like(drop_sorted).scatter(1, si, drop_sorted)
+    return probs.masked_fill(drop, 0.0)
