@@ -32,7 +32,7 @@ Matched settings (TRL name = prl name):
   algo.eps = 1e-4 (TRL's constant); loss_type = "dapo" (token sum / tokens in the whole batch) =
   algo.loss_agg = token-mean over the single mini-batch; float32 on CPU (TRL: bf16 = False,
   gradient_checkpointing = False -- GRPOConfig turns both on by default); reward = 1.0 when
-  prl_verifier.grade(completion, answer, last_number=True) judges it correct, else 0.0, in both.
+  prl_verifier.grade(completion, answer, last_number=False) judges it correct, else 0.0, in both.
   Prompts: plain text without a chat template (the demo tokenizer has none); TRL tokenizes them with
   ``tokenizer(text=prompts)`` and prl with ``encode_prompt`` (the same call); the worker checks that
   the ids TRL generated from equal prl's.
@@ -95,7 +95,7 @@ def _evaluate(model: Any, tok: Any, spec: dict[str, Any]) -> dict[str, float]:
     t0 = time.perf_counter()
     m, _ = evaluate(HFEngine(model, tok, batch_size=128), ids, [str(r["answer"]) for r in rows], greedy=True,
                     n=spec["eval_n"], ks=[], temperature=1.0, max_new_tokens=spec["max_new_tokens"],
-                    grader="verifier", last_number=True, seed=spec["seed"])
+                    grader="verifier", last_number=spec["last_number"], seed=spec["seed"])
     m["eval/time_s"] = time.perf_counter() - t0
     m["eval/prompts"] = len(rows)
     return m
@@ -126,7 +126,8 @@ def worker_prl(spec: dict[str, Any]) -> dict[str, Any]:
         f"data.path={spec['train']}", "data.shuffle=false", "data.template=auto",
         "rollout.engine=hf", f"rollout.n={n}", f"rollout.temperature={spec['temperature']}", "rollout.top_p=1.0",
         f"rollout.max_new_tokens={spec['max_new_tokens']}", f"rollout.batch_size={P * n}",
-        "reward.funcs=[verifier]", "reward.weights=[1.0]", "reward.grader=verifier", "reward.last_number=true",
+        "reward.funcs=[verifier]", "reward.weights=[1.0]", "reward.grader=verifier",
+        f"reward.last_number={str(spec['last_number']).lower()}",
         "algo.name=grpo", "algo.eps=1e-4", "algo.loss_agg=token-mean", "algo.clip_low=0.2", "algo.clip_high=0.2",
         "algo.kl_loss_coef=0.0", "algo.kl_in_reward_coef=0.0",
         f"optim.lr={spec['lr']}", "optim.scheduler=constant", "optim.warmup_steps=0", "optim.weight_decay=0.0",
@@ -185,7 +186,7 @@ def worker_trl(spec: dict[str, Any]) -> dict[str, Any]:
 
     def verifier_reward(prompts, completions, completion_ids, answer, **kw):  # noqa: ANN001 - TRL's signature
         tokens.append(float(sum(len(c) for c in completion_ids)))
-        verdicts = prl_verifier.grade(list(completions), list(answer), threads=None, last_number=True)
+        verdicts = prl_verifier.grade(list(completions), list(answer), threads=None, last_number=spec["last_number"])
         r = [1.0 if v.correct else 0.0 for v in verdicts]
         rewards.append(sum(r) / len(r))
         return r
@@ -269,7 +270,7 @@ def _prepare(a: argparse.Namespace) -> dict[str, Any]:
     return {"model": model, "train": str(sub), "test": test, "out_dir": str(out), "steps": a.steps,
             "prompts_per_step": a.prompts_per_step, "n": a.n, "max_new_tokens": a.max_new_tokens, "lr": a.lr,
             "temperature": a.temperature, "seed": a.seed, "threads": a.threads, "eval_limit": a.eval_limit,
-            "eval_n": a.eval_n, "prl_overrides": a.prl_override or []}
+            "eval_n": a.eval_n, "last_number": a.last_number, "prl_overrides": a.prl_override or []}
 
 
 def _run_worker(fw: str, spec_path: Path) -> dict[str, Any]:
@@ -352,13 +353,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train", default=None, help="training prompts JSONL with prompt/answer (default: demo)")
     ap.add_argument("--test", default=None, help="held-out prompts JSONL (default: demo)")
     ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--prompts-per-step", type=int, default=8)
+    ap.add_argument("--prompts-per-step", type=int, default=16)
     ap.add_argument("--n", type=int, default=8, help="group size (TRL num_generations, prl rollout.n)")
-    ap.add_argument("--max-new-tokens", type=int, default=64)
-    ap.add_argument("--lr", type=float, default=2e-4)
+    ap.add_argument("--max-new-tokens", type=int, default=48)
+    ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--last-number", action="store_true",
+                    help="grade the last number when a completion has no \\boxed{} (the demo recipe does not)")
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=2, help="torch threads in each worker")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads in each worker (1: on a 2-core machine shared with other jobs, 2 threads "
+                         "spin against the other load and time becomes noise)")
     ap.add_argument("--eval-limit", type=int, default=300, help="held-out prompts evaluated")
     ap.add_argument("--eval-n", type=int, default=0, help="samples per prompt for avg@n (0: greedy only)")
     ap.add_argument("--order", default="prl,trl", help="frameworks in the order they run")
