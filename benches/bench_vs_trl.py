@@ -339,6 +339,9 @@ def _table(results: list[dict[str, Any]]) -> str:
             ("peak RSS - RSS after torch+transformers (MiB)", "train_rss_mib", "{:,.0f}", False),
             ("batch reward, last 3 steps", "reward_last", "{:.3f}", None),
             ("held-out greedy accuracy (prl.eval)", "greedy_acc", "{:.3f}", None)]
+    if len(mean) == 1:
+        (fw, mm), = mean.items()
+        return "\n".join([f"| | {fw} |", "|---|---|"] + [f"| {label} | {fmt.format(mm[k])} |" for label, k, fmt, _ in rows])
     out = ["| | prl | TRL | prl / TRL |", "|---|---|---|---|"]
     for label, k, fmt, _ in rows:
         p, t = mean["prl"][k], mean["trl"][k]
@@ -368,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--eval-n", type=int, default=0, help="samples per prompt for avg@n (0: greedy only)")
     ap.add_argument("--order", default="prl,trl", help="frameworks in the order they run")
     ap.add_argument("--repeats", type=int, default=1, help="run each framework this many times, alternating order")
+    ap.add_argument("--only", choices=["prl", "trl"], default=None,
+                    help="run one framework (e.g. prl at another commit); the table then shows one column")
     ap.add_argument("--prl-override", action="append", help="extra prl config override (key=value), repeatable")
     ap.add_argument("--out-dir", default="runs/bench_vs_trl")
     ap.add_argument("--json", default=None, help="write all raw results here (default OUT_DIR/results.json)")
@@ -392,7 +397,8 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for rep in range(a.repeats):
         for fw in (order if rep % 2 == 0 else order[::-1]):
-            results.append(_run_worker(fw, spec_path))
+            if a.only is None or fw == a.only:
+                results.append(_run_worker(fw, spec_path))
     raw = Path(a.json or Path(spec["out_dir"]) / "results.json")
     raw.write_text(json.dumps({"spec": spec, "results": results}, indent=1))
     print(f"machine: {_machine()}; load average {load0[0]:.1f} before, {os.getloadavg()[0]:.1f} after")
