@@ -117,6 +117,9 @@ class RolloutConfig:
     top_p: float = _f(1.0, "nucleus sampling threshold")
     max_new_tokens: int = _f(128, "longest response in tokens")
     batch_size: int = _f(64, "sequences generated together (lower it on out-of-memory)")
+    hf_decoder: Literal["prl", "transformers"] = _f(
+        "prl", "rollout.engine=hf: 'prl' (its own KV-cache loop: prompt prefilled once, finished rows leave the "
+        "batch) or 'transformers' (model.generate; always used under torchrun, where ranks decode in lockstep)")
     seed_per_prompt: bool = _f(
         False, "seed each prompt's samples by (step, prompt position): samples then do not depend on how prompts "
         "are batched or split over torchrun ranks (one generate call per prompt: slower)")

@@ -249,7 +249,8 @@ class Trainer:
                                       enable_sleep_mode=v.enable_sleep_mode)
         else:
             self.engine = make_engine(c.rollout.engine, model=self.policy, tokenizer=self.tokenizer,
-                                      batch_size=c.rollout.batch_size, synced_gpus=self.env.distributed)
+                                      batch_size=c.rollout.batch_size, synced_gpus=self.env.distributed,
+                                      fast=c.rollout.hf_decoder == "prl")
 
         # ---- optimisers
         o = c.optim
