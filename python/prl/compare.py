@@ -148,7 +148,10 @@ def _sft_control(cfg, seconds: float, run_dir: Path, n: int, seed: int, log) -> 
     sft_out = run_dir / "model"
     cmd = [sys.executable, "-m", "prl.sft", "--model", str(start), "--data", str(demo.sft_file),
            "--eval-data", str(demo.dev_file), "--out", str(sft_out), "--max-seconds", str(seconds),
-           "--patience", "1000000", "--seed", str(seed), "--no-progress", "--final-samples", "0"]
+           "--patience", "1000000", "--seed", str(seed), "--no-progress", "--final-samples", "0",
+           # continue at the rate the SFT stage ended with (its cosine floor), without a new warm-up
+           "--lr", str(demo.info["spec"]["sft"]["lr"] * demo.info["spec"]["sft"]["min_lr_ratio"]),
+           "--warmup-steps", "0"]
     run_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     with open(run_dir.parent / f"{run_dir.name}.log", "w") as f:

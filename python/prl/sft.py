@@ -174,6 +174,7 @@ class SFTConfig:
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
     batch_size: int = field(default=64, metadata={"help": "sequences per optimizer step"})
     max_steps: int = field(default=2000, metadata={"help": "optimizer steps at most"})
+    max_seconds: float = field(default=0.0, metadata={"help": "stop after this many seconds of training (0: no limit)"})
     epochs: float = field(default=100.0, metadata={"help": "passes over the data at most"})
     warmup_steps: int = field(default=30, metadata={"help": "linear warm-up steps"})
     eval_every: int = field(default=100, metadata={"help": "evaluate held-out greedy accuracy every N steps"})
@@ -246,7 +247,8 @@ def train_sft(model, tokenizer, prompts: list[str], responses: list[str], eval_p
         step += 1
         run_loss = loss.item() if run_loss is None else 0.9 * run_loss + 0.1 * loss.item()
         bar.update(step, f"loss {run_loss:.4f}")
-        if step % cfg.eval_every == 0 or step == total:
+        out_of_time = cfg.max_seconds > 0 and time.time() - t0 >= cfg.max_seconds
+        if step % cfg.eval_every == 0 or step == total or out_of_time:
             acc = evaluate(model, tokenizer, ev_p, ev_g, max_new_tokens=cfg.max_new_tokens)["greedy_acc"]
             model.train()
             log["evals"].append({"step": step, "greedy_acc": acc, "loss": run_loss,
@@ -264,6 +266,9 @@ def train_sft(model, tokenizer, prompts: list[str], responses: list[str], eval_p
                 if bad_evals >= cfg.patience:
                     log["stopped"] = "plateau"
                     break
+            if out_of_time:
+                log["stopped"] = "time"
+                break
     else:
         log["stopped"] = "max_steps" if total == cfg.max_steps else "epochs"
     bar.close()

@@ -97,3 +97,14 @@ def test_cli_fresh_tiny_model(tmp_path, capsys):
     with pytest.raises(ValueError, match="no column 'nope'"):
         sft.main(["--data", str(tmp_path / "sft.jsonl"), "--eval-data", str(tmp_path / "test.parquet"),
                   "--out", str(out), "--init", "tiny", "--response-column", "nope"])
+
+
+def test_time_budget_stops(tok):
+    # max_seconds: the run ends at the first step past the budget, evaluated, whatever the patience
+    model = new_causal_lm(tok, hidden_size=32, num_layers=1, num_heads=2, seed=1)
+    p, r, g = _copy_task(64)
+    cfg = sft.SFTConfig(lr=1e-3, batch_size=16, max_steps=100000, warmup_steps=1, eval_every=100000, eval_size=10,
+                        patience=100, max_new_tokens=6, threads=1, progress=False, max_seconds=0.5)
+    log = sft.train_sft(model, tok, p, r, p[:10], g[:10], cfg)
+    assert log["stopped"] == "time"
+    assert 0 < log["steps"] < 100000 and len(log["evals"]) == 1

@@ -1,0 +1,44 @@
+"""prl.compare's table arithmetic and its argument errors (the study itself is run by hand:
+benches/RESULTS.md)."""
+
+from __future__ import annotations
+
+import math
+
+from pathlib import Path
+
+from prl.compare import main, render_table, summarize
+
+RECIPE = str(Path(__file__).resolve().parents[1] / "configs" / "prl_tiny.yaml")
+
+
+def _run(curve, final, wall=10.0):
+    rows = [{"step": s, "acc/mean": a, "eval/greedy_acc": a} for s, a in curve]
+    rows.append({"step": curve[-1][0], "eval/greedy_acc": final, "eval/avg@8": final / 2, "eval/pass@8": 0.9,
+                 "eval/final": 1})
+    return {"metrics": rows, "wall_s": wall}
+
+
+def test_summary_means_spreads_and_steps_to_baseline():
+    results = {
+        "grpo": [_run([(0, 0.5), (10, 0.6), (20, 0.7)], 0.7), _run([(0, 0.5), (10, 0.6), (20, 0.7)], 0.7)],
+        "prl": [_run([(0, 0.5), (10, 0.7), (20, 0.8)], 0.8), _run([(0, 0.5), (10, 0.75), (20, 0.9)], 0.9)],
+        "rloo": [_run([(0, 0.5), (10, 0.55), (20, 0.6)], 0.6, wall=20.0)],
+    }
+    t = summarize(results, 8)
+    m, sd = t["prl"]["eval/greedy_acc"]
+    assert math.isclose(m, 0.85) and math.isclose(sd, math.sqrt(0.005))
+    assert t["prl"]["steps_to_baseline_final"] == 10  # seed-mean 0.725 >= grpo's final 0.7 at step 10
+    assert t["grpo"]["steps_to_baseline_final"] == 20
+    assert t["rloo"]["steps_to_baseline_final"] is None
+    assert t["rloo"]["wall_s"] == (20.0, 0.0)
+    md = render_table(t, 8)
+    assert "| prl | 2 | 0.850 +- 0.071 | 0.425 +- 0.035 | 0.900 +- 0.000 | 10 |" in md
+    assert "| rloo | 1 |" in md and "| - |" in md
+
+
+def test_bad_ablation_and_bad_key_are_errors(capsys):
+    assert main(["--config", RECIPE, "--ablate", "algo.prl.eta", "--no-sft-control"]) == 2
+    assert "expected KEY=V1;V2" in capsys.readouterr().err
+    assert main(["--config", RECIPE, "--ablate", "algo.prl.etaa=1;2", "--no-sft-control"]) == 2
+    assert "algo.prl.eta" in capsys.readouterr().err  # the closest valid key is named
