@@ -139,8 +139,10 @@ def _train(config: str, overrides: list[str], run_dir: Path, log) -> dict[str, A
 
 def _sft_control(cfg, seconds: float, run_dir: Path, n: int, seed: int, log) -> dict[str, Any]:
     """Continue supervised training from the RL start model for ``seconds``, then evaluate it like RL."""
+    from prl.config import resolve_demo
     from prl.models.default import ensure_demo
 
+    resolve_demo(cfg)
     demo = ensure_demo()
     start = cfg.model.path
     if not start:
@@ -171,6 +173,17 @@ def _sft_control(cfg, seconds: float, run_dir: Path, n: int, seed: int, log) -> 
     wall = time.perf_counter() - t0
     log(f"  {run_dir.name}: {wall:.0f} s")
     return {"metrics": [{"step": 0, **{k: v for k, v in metrics.items() if k.startswith("eval/")}}], "wall_s": wall}
+
+
+def _write(results, out: Path, n: int, a, variants, t_all: float) -> str:
+    table = summarize(results, n, baseline=a.baseline)
+    md = render_table(table, n, baseline=a.baseline)
+    (out / "compare.md").write_text(md)
+    (out / "compare.json").write_text(json.dumps({"table": table, "variants": [v for v, _ in variants],
+                                                  "overrides": a.overrides, "config": a.config,
+                                                  "total_s": time.perf_counter() - t_all}, indent=1, default=str))
+    _plot(results, out / "compare.png")
+    return md
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -230,18 +243,13 @@ def main(argv: list[str] | None = None) -> int:
         safe = name.replace(" ", "_").replace("=", "-").replace(":", "").replace(",", "_").replace("/", "_")
         results[name] = [_train(a.config, a.overrides + ov + [f"train.seed={s}"], out / f"{safe}-seed{s}", log)
                          for s in range(a.seeds)]
+    _write(results, out, n, a, variants, t_all)  # the RL table first, in case the control fails
     if a.sft_control:
         seconds = statistics.fmean(r["wall_s"] for runs in results.values() for r in runs)
         log(f"[compare] supervised control: {seconds:.0f} s of more SFT from the same start")
         results["sft (equal time)"] = [_sft_control(cfg, seconds, out / f"sft_control-seed{s}", n, s, log)
                                        for s in range(a.seeds)]
-    table = summarize(results, n, baseline=a.baseline)
-    md = render_table(table, n, baseline=a.baseline)
-    (out / "compare.md").write_text(md)
-    (out / "compare.json").write_text(json.dumps({"table": table, "variants": [v for v, _ in variants],
-                                                  "overrides": a.overrides, "config": a.config,
-                                                  "total_s": time.perf_counter() - t_all}, indent=1, default=str))
-    _plot(results, out / "compare.png")
+    md = _write(results, out, n, a, variants, t_all)
     print(md)
     print(f"[compare] wrote {out / 'compare.md'}, {out / 'compare.json'}, {out / 'compare.png'}")
     return 0
