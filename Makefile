@@ -13,7 +13,7 @@ install: ## set up everything: .venv, pinned packages, Rust verifier (maturin), 
 	bash scripts/install.sh
 
 demo: install ## the main job: the demo training on the embedded default (CPU, minutes)
-	$(PY) -m prl.train --config configs/demo.yaml
+	$(PY) -m prl.train --config configs/demo.yaml train.output_dir=runs/demo-$$(date +%Y%m%d-%H%M%S)
 
 test: install test-rust test-python ## the whole test suite (cargo tests, then pytest; CPU)
 
