@@ -104,16 +104,16 @@ def _plot(results: dict[str, list[dict[str, Any]]], out: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    for variant, runs in results.items():
-        for i, r in enumerate(runs):
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for j, (variant, runs) in enumerate(results.items()):
+        for i, r in enumerate(runs):  # one colour per variant, one line per seed
             ev = _eval_curve(r["metrics"], "eval/greedy_acc")
             tr = _eval_curve(r["metrics"], "acc/mean")
-            kw = dict(alpha=0.8, label=variant if i == 0 else None)
+            kw = dict(alpha=0.8, color=colors[j % len(colors)], label=variant if i == 0 else None)
             if ev:
-                line = axes[0].plot(*zip(*ev), marker="o", ms=3, **kw)[0]
-                kw["color"] = line.get_color()
+                axes[0].plot(*zip(*ev), marker="o", ms=3, **kw)
             if tr:
-                axes[1].plot(*zip(*tr), **kw)
+                axes[1].plot(*zip(*tr), lw=0.8, **kw)
     axes[0].set(title="held-out greedy accuracy", xlabel="step", ylabel="accuracy")
     axes[1].set(title="training accuracy (samples)", xlabel="step", ylabel="accuracy")
     for ax in axes:
