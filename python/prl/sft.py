@@ -55,19 +55,10 @@ def grade(preds: list[str], golds: list[str]) -> list[bool]:
 
 def last_boxed(text: str) -> str | None:
     """Content of the last ``\\boxed{...}`` (balanced braces), stripped; None if there is none."""
-    i = text.rfind("\\boxed{")
-    if i < 0:
-        return None
-    j = i + len("\\boxed{")
-    depth = 1
-    for k in range(j, len(text)):
-        if text[k] == "{":
-            depth += 1
-        elif text[k] == "}":
-            depth -= 1
-            if depth == 0:
-                return text[j:k].strip()
-    return None
+    from prl.rewards import _last_boxed  # the one boxed parser of the Python side
+
+    b = _last_boxed(text)
+    return None if b is None else b.strip()
 
 
 # ---------------------------------------------------------------------------------------------
