@@ -51,7 +51,7 @@ from prl import algos
 from prl import distributed as D
 from prl.checkpoint import (find_latest, list_checkpoints, load_trainer_state, prune_checkpoints, rng_state,
                             save_checkpoint, set_rng_state)
-from prl.config import Config, ConfigError, resolve_demo, resolve_packaged, to_yaml
+from prl.config import Config, ConfigError, needs_ref_every_step, resolve_demo, resolve_packaged, to_yaml
 from prl.data import DataError, PromptExample, PromptIterator, encode_prompt, load_examples, render_prompt, split_eval
 from prl.logprobs import response_logprobs
 from prl.modeling import load_causal_lm, load_tokenizer, resolve_device
@@ -223,8 +223,10 @@ class Trainer:
         self.policy.eval()
         if c.model.gradient_checkpointing:
             self.policy.gradient_checkpointing_enable()
-        self.ref = load_causal_lm(c.model.ref_path or self.init_dir, dtype=self.dtype, device=self.device)
-        self.ref.eval().requires_grad_(False)
+        self.ref: torch.nn.Module | None = None  # not loaded when nothing will ever read it (log.kl_ref_every=0)
+        if needs_ref_every_step(c) or c.log.kl_ref_every:
+            self.ref = load_causal_lm(c.model.ref_path or self.init_dir, dtype=self.dtype, device=self.device)
+            self.ref.eval().requires_grad_(False)
         self.prm = None
         if c.algo.name == "prime":
             prm_dir = self.resume_dir / "prm" if self.resume_dir else self.init_dir
@@ -232,7 +234,8 @@ class Trainer:
             self.prm.eval()
 
         self.policy = D.shard_model(self.policy, self.env)
-        self.ref = D.shard_model(self.ref, self.env)
+        if self.ref is not None:
+            self.ref = D.shard_model(self.ref, self.env)
         if self.prm is not None:
             self.prm = D.shard_model(self.prm, self.env)
 
@@ -567,7 +570,7 @@ class Trainer:
         with timer("logprob"):
             # fused: pi_old = the update's own forward (detached), see _old_logp_from_update
             old_logp, ent = (None, None) if fused else self._logp_all(self.policy, b, entropy=True)  # [B, T]
-            ref_logp, _ = self._logp_all(self.ref, b)  # [B, T]
+            ref_logp = self._logp_all(self.ref, b)[0] if self._ref_this_step() else None  # [B, T]
         if old_logp is not None:
             log_ratio = self._logp_metrics(m, b, old_logp, ent, ref_logp)  # [B, T] d_t
         if c.algo.kl_in_reward_coef:
@@ -617,6 +620,15 @@ class Trainer:
         if got is not None:  # fused: the log-prob metrics from the update's forward
             self._logp_metrics(m, b, got[0], got[1], ref_logp)
 
+    def _ref_this_step(self) -> bool:
+        """Whether this step runs the reference forward: always when the algorithm reads pi_ref, else
+        every ``log.kl_ref_every`` steps for the KL metrics (the same decision on every rank)."""
+        c = self.cfg
+        if needs_ref_every_step(c):
+            return True
+        k = c.log.kl_ref_every
+        return bool(k) and (self.step + 1) % k == 0
+
     def _old_logp_from_update(self, B: int) -> bool:
         """Whether pi_old can come from the update's own forward instead of a separate pass.
 
@@ -632,13 +644,16 @@ class Trainer:
                 and not c.model.gradient_checkpointing and not self.env.distributed)
 
     def _logp_metrics(self, m: dict[str, Any], b: Batch, old_logp: torch.Tensor, ent: torch.Tensor,
-                      ref_logp: torch.Tensor) -> torch.Tensor:
-        """Engine gap, entropy, KL(pi_old || pi_ref) into ``m``; returns d_t = (log pi_old - log pi_ref) * mask [B, T]."""
+                      ref_logp: torch.Tensor | None) -> torch.Tensor | None:
+        """Engine gap, entropy, KL(pi_old || pi_ref) into ``m``; returns d_t = (log pi_old - log pi_ref) * mask
+        [B, T] (None, and no KL metrics, on a step without the reference forward)."""
         mask = b.response_mask
         ntok = mask.sum().clamp_min(1)
         m["rollout/logprob_gap"] = float(((b.engine_logp - old_logp).abs() * mask).sum() / ntok)
         m["rollout/logprob_gap_max"] = float(((b.engine_logp - old_logp).abs() * mask).max())
         m["actor/entropy"] = float((ent * mask).sum() / ntok)
+        if ref_logp is None:
+            return None
         log_ratio = (old_logp - ref_logp) * mask  # [B, T] d_t
         m["actor/kl_ref"] = float(log_ratio.sum() / ntok)  # k1 estimate of KL(pi_old || pi_ref)
         m["actor/kl_ref_k3"] = float((algos.kl_penalty(old_logp, ref_logp, "k3") * mask).sum() / ntok)
@@ -702,7 +717,7 @@ class Trainer:
                                   f"(train.max_bad_steps={self.cfg.train.max_bad_steps}); lower optim.lr or check "
                                   "the data and model dtype (model.dtype)")
 
-    def _ppo(self, b: Batch, old_logp: torch.Tensor | None, ref_logp: torch.Tensor, adv: torch.Tensor,
+    def _ppo(self, b: Batch, old_logp: torch.Tensor | None, ref_logp: torch.Tensor | None, adv: torch.Tensor,
              m: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor] | None:
         """PPO-clip update. ``old_logp=None`` (see :meth:`_old_logp_from_update`): log pi_old is each
         micro-batch's own forward, detached; then returns (old_logp, entropy) [B, T] for the metrics."""
