@@ -327,3 +327,30 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="invalid step spec 'fixed:x'"):
         parse_steps_spec("fixed:x")
     assert parse_steps_spec("balanced:8,64") == ("balanced", (8, 64))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(-3, 3), st.booleans()), min_size=1, max_size=30))
+def test_binary_auc_matches_pairwise_counting(pairs):
+    """binary_auc (ranks, ties averaged) == the O(N^2) definition: P(score_pos > score_neg) + P(tie) / 2."""
+    from prl.algos import binary_auc
+
+    s = torch.tensor([float(p[0]) for p in pairs])
+    y = torch.tensor([float(p[1]) for p in pairs])
+    pos, neg = s[y > 0.5], s[y <= 0.5]
+    got = binary_auc(s, y)
+    if len(pos) == 0 or len(neg) == 0:
+        assert math.isnan(got)
+        return
+    want = sum((1.0 if a > b else 0.5 if a == b else 0.0) for a in pos.tolist() for b in neg.tolist()) / (len(pos) * len(neg))
+    assert got == pytest.approx(want, abs=1e-12)
+
+
+def test_binary_auc_examples_and_errors():
+    from prl.algos import binary_auc
+
+    assert binary_auc(torch.tensor([0.1, 0.9, 0.5]), torch.tensor([0.0, 1.0, 1.0])) == 1.0
+    assert binary_auc(torch.tensor([-5.0, -4.0]), torch.tensor([0.0, 1.0])) == 1.0  # an offset does not matter
+    assert binary_auc(torch.tensor([1.0, 1.0]), torch.tensor([0.0, 1.0])) == 0.5
+    with pytest.raises(ValueError, match="shape"):
+        binary_auc(torch.zeros(3), torch.zeros(2))

@@ -680,7 +680,8 @@ class Trainer:
                     break
                 self._backward(loss * (w * self.env.loss_scale))
                 if epoch == 0 and w:
-                    stats.append({**mm, "w": float(len(ch))})
+                    logit = (p.beta * (lp.detach() - ref_logp[rows]) * mask[rows]).sum(1)  # [b] sequence logits
+                    stats.append({**mm, "w": float(len(ch)), "logit": logit.cpu(), "label": R01[rows].cpu()})
             gn = _full(torch.nn.utils.clip_grad_norm_(self.prm.parameters(), c.optim.max_grad_norm or float("inf")))
             if ok and _finite(gn):
                 self.prm_opt.step()
@@ -696,6 +697,11 @@ class Trainer:
             w = sum(s["w"] for s in stats)
             m["prm/loss"] = sum(s["prm/loss"] * s["w"] for s in stats) / w
             m["prm/acc"] = sum(s["prm/acc"] * s["w"] for s in stats) / w
+            # ranking quality on fresh data (before this batch's update): the sign accuracy above is
+            # blind to a shared offset of the logits, which PRIME's leave-one-out baselines remove
+            auc = algos.binary_auc(torch.cat([s["logit"] for s in stats]), torch.cat([s["label"] for s in stats]))
+            if auc == auc:  # NaN when the batch holds one class only
+                m["prm/auc"] = auc
         if p.update == "before":
             prm_logp, _ = self._logp_all(self.prm, b)
         q = algos.prime_token_rewards(prm_logp, ref_logp, mask, beta=p.beta)  # [B, T]

@@ -61,6 +61,8 @@ def test_every_algorithm_runs(tmp_path, algo, extra):
         assert "prl/future_kl_mean" in steps[-1] and steps[-1]["prl/steps_per_response"] >= 1
     if algo == "prime":
         assert "prm/acc" in steps[-1] and "prm/loss" in steps[-1]
+        aucs = [r["prm/auc"] for r in steps if "prm/auc" in r]  # absent only on one-class batches
+        assert all(0.0 <= a <= 1.0 for a in aucs)
         assert (list_checkpoints(out / "checkpoints")[-1][1] / "prm" / "config.json").is_file()
     assert steps[0]["rollout/logprob_gap"] < 1e-4  # same weights: engine and trainer agree
     final = [r for r in recs if r.get("eval/final")]

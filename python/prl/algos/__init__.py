@@ -38,7 +38,8 @@ from prl.algos.advantages import (
     rloo_advantages,
     rloo_scalar_advantages,
 )
-from prl.algos.losses import AGGREGATIONS, KL_KINDS, aggregate_loss, kl_penalty, loss_normalizer, ppo_clip_loss, prime_prm_loss
+from prl.algos.losses import (AGGREGATIONS, KL_KINDS, aggregate_loss, binary_auc, kl_penalty, loss_normalizer,
+                              ppo_clip_loss, prime_prm_loss)
 from prl.algos.steps import fixed_step_ids, parse_steps_spec
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "ppo_clip_loss",
     "prime_advantages",
     "prime_prm_loss",
+    "binary_auc",
     "prime_token_rewards",
     "prl_advantages",
     "rloo_advantages",

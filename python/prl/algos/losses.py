@@ -21,7 +21,8 @@ from torch import Tensor
 
 from prl.algos._checks import as_mask, check_bt, check_choice, check_float
 
-__all__ = ["AGGREGATIONS", "KL_KINDS", "kl_penalty", "loss_normalizer", "aggregate_loss", "ppo_clip_loss", "prime_prm_loss"]
+__all__ = ["AGGREGATIONS", "KL_KINDS", "kl_penalty", "loss_normalizer", "aggregate_loss", "ppo_clip_loss", "prime_prm_loss",
+           "binary_auc"]
 
 AGGREGATIONS = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm")
 KL_KINDS = ("k1", "k2", "k3", "low_var_kl")
@@ -190,3 +191,28 @@ def prime_prm_loss(
     loss = per_sample.sum() / (B if normalizer is None else normalizer)
     acc = ((logit.detach() > 0) == (r > 0.5)).to(prm_logp.dtype).mean()
     return loss, {"prm/loss": float(per_sample.detach().mean()), "prm/acc": float(acc)}
+
+
+def binary_auc(scores: Tensor, labels: Tensor) -> float:
+    """Area under the ROC curve: the probability that a random positive (label > 0.5) scores above a
+    random negative, ties counting one half (the Mann-Whitney U statistic, from average ranks).
+
+    scores [N], labels [N] -> float in [0, 1]; NaN when either class is absent.  PRIME's sign accuracy
+    (``prm/acc``: logit > 0 vs label) says nothing when the PRM's logits share an offset; the AUC
+    measures whether it *ranks* correct responses above wrong ones, which is what its rewards use.
+    """
+    if scores.dim() != 1 or labels.shape != scores.shape:
+        raise ValueError(f"scores and labels must both have shape [N]; got {list(scores.shape)} and {list(labels.shape)}")
+    s = scores.detach().double().cpu()
+    pos = (labels.detach().cpu() > 0.5)
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = torch.argsort(s)
+    # ranks 1..N in sorted order; every member of a run of equal scores gets the run's average rank
+    _, inv, counts = torch.unique_consecutive(s[order], return_inverse=True, return_counts=True)
+    avg = torch.cumsum(counts, 0).double() - (counts.double() - 1) / 2
+    ranks = torch.empty_like(s)
+    ranks[order] = avg[inv]
+    u = ranks[pos].sum() - n_pos * (n_pos + 1) / 2
+    return float(u / (n_pos * n_neg))
