@@ -28,15 +28,6 @@ from prl.rewards import grade
 from prl.trainer import Trainer, build_batch
 
 
-def _auc(score: torch.Tensor, label: torch.Tensor) -> float:
-    """Probability that a random correct rollout scores above a random wrong one (ties count half)."""
-    pos, neg = score[label > 0.5], score[label <= 0.5]
-    if len(pos) == 0 or len(neg) == 0:
-        return float("nan")
-    d = pos[:, None] - neg[None, :]
-    return float(((d > 0).double() + 0.5 * (d == 0).double()).mean())
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default="configs/demo.yaml")
@@ -66,33 +57,39 @@ def main(argv: list[str] | None = None) -> int:
         R = torch.tensor([float(x.correct) for x in v], device=t.device)
         b = build_batch(rolls, t.engine.pad_token_id, t.device)
         ref, _ = t._logp_all(t.ref, b)
-        batches.append((b, ref, R))
+        grp = torch.tensor([s * 10_000 + r.prompt_index for r in rolls])  # [B] the prompt of each row
+        batches.append((b, ref, R, grp))
     train, test = batches[: a.train_batches], batches[a.train_batches:]
-    base = float(torch.cat([R for _, _, R in test]).mean())
-    print(f"held-out rollouts: {sum(b.B for b, _, _ in test)}, fraction correct {base:.3f} "
+    base = float(torch.cat([R for _, _, R, _ in test]).mean())
+    print(f"held-out rollouts: {sum(b.B for b, _, _, _ in test)}, fraction correct {base:.3f} "
           f"(majority-class accuracy {max(base, 1 - base):.3f})")
 
     def evaluate(bs):
-        """(BCE loss, sign accuracy as PRIME logs it, AUC of the sequence logit) over the batches."""
-        out, logits, labels = [], [], []
+        """(BCE loss, sign accuracy as PRIME logs it, AUC of the sequence logit within prompts, AUC across
+        the batches) over the batches."""
+        out, logits, labels, groups = [], [], [], []
         with torch.no_grad():
-            for b, ref, R in bs:
+            for b, ref, R, grp in bs:
                 lp, _ = t._logp(t.prm, b, torch.arange(b.B, device=t.device), grad=False)
                 _, mm = algos.prime_prm_loss(lp, ref, R, b.response_mask, beta=a.beta)
                 out.append((mm["prm/loss"] * b.B, mm["prm/acc"] * b.B, b.B))
                 logits.append((a.beta * (lp - ref) * b.response_mask).sum(1).cpu())
                 labels.append(R.cpu())
+                groups.append(grp)
         o = np.array(out)
-        return o[:, 0].sum() / o[:, 2].sum(), o[:, 1].sum() / o[:, 2].sum(), _auc(torch.cat(logits), torch.cat(labels))
+        lg, lb, gr = torch.cat(logits), torch.cat(labels), torch.cat(groups)
+        return (o[:, 0].sum() / o[:, 2].sum(), o[:, 1].sum() / o[:, 2].sum(), algos.binary_auc(lg, lb, gr),
+                algos.binary_auc(lg, lb))
 
     const = -(base * np.log(base) + (1 - base) * np.log(1 - base))
-    print(f"a constant predictor at the base rate has held-out loss {const:.3f}; AUC 0.5 = no ranking signal")
+    print(f"a constant predictor at the base rate has held-out loss {const:.3f}; AUC 0.5 = no ranking signal "
+          "(auc: correct vs wrong responses of the same prompt; all: across the batch)")
     rows = []
     for ep in range(0, a.epochs + 1):
         if ep == 0:
             _report(rows, 0, evaluate(train), evaluate(test))
             continue
-        for b, ref, R in train:  # one optimiser step per batch, as in a PRIME run
+        for b, ref, R, _ in train:  # one optimiser step per batch, as in a PRIME run
             t.prm_opt.zero_grad(set_to_none=True)
             lp, _ = t._logp(t.prm, b, torch.arange(b.B, device=t.device), grad=True)
             loss, _ = algos.prime_prm_loss(lp, ref, R, b.response_mask, beta=a.beta)
@@ -108,10 +105,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _report(rows: list, ep: int, tr: tuple, te: tuple) -> None:
-    rows.append({"epoch": ep, "train_loss": tr[0], "train_acc": tr[1], "train_auc": tr[2],
-                 "heldout_loss": te[0], "heldout_acc": te[1], "heldout_auc": te[2]})
-    print(f"epoch {ep:2d}: train loss {tr[0]:.3f} acc {tr[1]:.3f} auc {tr[2]:.3f} | "
-          f"held-out loss {te[0]:.3f} acc {te[1]:.3f} auc {te[2]:.3f}", flush=True)
+    rows.append({"epoch": ep, "train_loss": tr[0], "train_acc": tr[1], "train_auc": tr[2], "train_auc_all": tr[3],
+                 "heldout_loss": te[0], "heldout_acc": te[1], "heldout_auc": te[2], "heldout_auc_all": te[3]})
+    print(f"epoch {ep:2d}: train loss {tr[0]:.3f} acc {tr[1]:.3f} auc {tr[2]:.3f} (all {tr[3]:.3f}) | "
+          f"held-out loss {te[0]:.3f} acc {te[1]:.3f} auc {te[2]:.3f} (all {te[3]:.3f})", flush=True)
 
 
 if __name__ == "__main__":

@@ -329,21 +329,28 @@ def test_bad_inputs_raise_clear_errors():
     assert parse_steps_spec("balanced:8,64") == ("balanced", (8, 64))
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.integers(-3, 3), st.booleans()), min_size=1, max_size=30))
-def test_binary_auc_matches_pairwise_counting(pairs):
-    """binary_auc (ranks, ties averaged) == the O(N^2) definition: P(score_pos > score_neg) + P(tie) / 2."""
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.integers(-3, 3), st.booleans(), st.integers(0, 3)), min_size=1, max_size=30),
+       st.booleans())
+def test_binary_auc_matches_pairwise_counting(rows, grouped):
+    """binary_auc == the definition counted pair by pair in plain Python: over (positive, negative)
+    pairs (of the same group when grouped), 1 if the positive scores higher, 1/2 on a tie."""
     from prl.algos import binary_auc
 
-    s = torch.tensor([float(p[0]) for p in pairs])
-    y = torch.tensor([float(p[1]) for p in pairs])
-    pos, neg = s[y > 0.5], s[y <= 0.5]
-    got = binary_auc(s, y)
-    if len(pos) == 0 or len(neg) == 0:
+    s = torch.tensor([float(r[0]) for r in rows])
+    y = torch.tensor([float(r[1]) for r in rows])
+    g = torch.tensor([r[2] for r in rows])
+    wins, pairs = 0.0, 0
+    for a, ya, ga in rows:
+        for b, yb, gb in rows:
+            if ya and not yb and (ga == gb or not grouped):
+                wins += 1.0 if a > b else 0.5 if a == b else 0.0
+                pairs += 1
+    got = binary_auc(s, y, g if grouped else None)
+    if pairs == 0:
         assert math.isnan(got)
-        return
-    want = sum((1.0 if a > b else 0.5 if a == b else 0.0) for a in pos.tolist() for b in neg.tolist()) / (len(pos) * len(neg))
-    assert got == pytest.approx(want, abs=1e-12)
+    else:
+        assert got == pytest.approx(wins / pairs, abs=1e-12)
 
 
 def test_binary_auc_examples_and_errors():
@@ -352,5 +359,11 @@ def test_binary_auc_examples_and_errors():
     assert binary_auc(torch.tensor([0.1, 0.9, 0.5]), torch.tensor([0.0, 1.0, 1.0])) == 1.0
     assert binary_auc(torch.tensor([-5.0, -4.0]), torch.tensor([0.0, 1.0])) == 1.0  # an offset does not matter
     assert binary_auc(torch.tensor([1.0, 1.0]), torch.tensor([0.0, 1.0])) == 0.5
+    # telling an easy prompt (group 0) from a hard one (group 1) scores across groups, not within
+    s, y = torch.tensor([10.0, 9.0, 8.0, 1.0, 0.0]), torch.tensor([0.0, 1.0, 1.0, 0.0, 0.0])
+    g = torch.tensor([0, 0, 0, 1, 1])
+    assert binary_auc(s, y) == pytest.approx(4 / 6) and binary_auc(s, y, g) == 0.0
     with pytest.raises(ValueError, match="shape"):
         binary_auc(torch.zeros(3), torch.zeros(2))
+    with pytest.raises(ValueError, match="groups"):
+        binary_auc(torch.zeros(3), torch.zeros(3), torch.zeros(2))

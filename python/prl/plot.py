@@ -23,7 +23,7 @@ PANELS: dict[str, list[str]] = {
     "entropy": ["actor/entropy"],
     "length": ["response/length_mean"],
     "eval": ["eval/greedy_acc", "eval/avg@*", "eval/pass@*"],
-    "prm": ["prm/acc", "prm/auc", "prm/loss"],
+    "prm": ["prm/acc", "prm/auc", "prm/auc_all", "prm/loss"],
     "loss": ["actor/pg_clipfrac", "actor/grad_norm"],
 }
 

@@ -591,7 +591,7 @@ class Trainer:
             kw.update(eps=c.algo.eps)
         elif name == "prime":
             with timer("prm"):
-                kw["token_rewards"] = self._prime(b, ref_logp, R01, m)
+                kw["token_rewards"] = self._prime(b, ref_logp, R01, group_ids, m)
             p = c.algo.prime
             kw.update(gamma=p.gamma, w_process=p.w_process, w_outcome=p.w_outcome, reward_norm=p.reward_norm,
                       whiten=p.whiten)
@@ -659,7 +659,8 @@ class Trainer:
         m["actor/kl_ref_k3"] = float((algos.kl_penalty(old_logp, ref_logp, "k3") * mask).sum() / ntok)
         return log_ratio
 
-    def _prime(self, b: Batch, ref_logp: torch.Tensor, R01: torch.Tensor, m: dict[str, Any]) -> torch.Tensor:
+    def _prime(self, b: Batch, ref_logp: torch.Tensor, R01: torch.Tensor, group_ids: torch.Tensor,
+               m: dict[str, Any]) -> torch.Tensor:
         c, p = self.cfg, self.cfg.algo.prime
         assert self.prm is not None and self.prm_opt is not None
         mask = b.response_mask
@@ -681,7 +682,8 @@ class Trainer:
                 self._backward(loss * (w * self.env.loss_scale))
                 if epoch == 0 and w:
                     logit = (p.beta * (lp.detach() - ref_logp[rows]) * mask[rows]).sum(1)  # [b] sequence logits
-                    stats.append({**mm, "w": float(len(ch)), "logit": logit.cpu(), "label": R01[rows].cpu()})
+                    stats.append({**mm, "w": float(len(ch)), "logit": logit.cpu(), "label": R01[rows].cpu(),
+                                  "group": group_ids[rows].cpu()})
             gn = _full(torch.nn.utils.clip_grad_norm_(self.prm.parameters(), c.optim.max_grad_norm or float("inf")))
             if ok and _finite(gn):
                 self.prm_opt.step()
@@ -698,10 +700,14 @@ class Trainer:
             m["prm/loss"] = sum(s["prm/loss"] * s["w"] for s in stats) / w
             m["prm/acc"] = sum(s["prm/acc"] * s["w"] for s in stats) / w
             # ranking quality on fresh data (before this batch's update): the sign accuracy above is
-            # blind to a shared offset of the logits, which PRIME's leave-one-out baselines remove
-            auc = algos.binary_auc(torch.cat([s["logit"] for s in stats]), torch.cat([s["label"] for s in stats]))
-            if auc == auc:  # NaN when the batch holds one class only
-                m["prm/auc"] = auc
+            # blind to a shared offset of the logits.  prm/auc: correct vs wrong responses of the same
+            # prompt (what the leave-one-out baselines compare); prm/auc_all: across the batch (also
+            # rewards telling easy prompts from hard ones)
+            lg, lb, gr = (torch.cat([s[k] for s in stats]) for k in ("logit", "label", "group"))
+            for key, groups in (("prm/auc", gr), ("prm/auc_all", None)):
+                auc = algos.binary_auc(lg, lb, groups)
+                if auc == auc:  # NaN without a (correct, wrong) pair
+                    m[key] = auc
         if p.update == "before":
             prm_logp, _ = self._logp_all(self.prm, b)
         q = algos.prime_token_rewards(prm_logp, ref_logp, mask, beta=p.beta)  # [B, T]

@@ -193,26 +193,34 @@ def prime_prm_loss(
     return loss, {"prm/loss": float(per_sample.detach().mean()), "prm/acc": float(acc)}
 
 
-def binary_auc(scores: Tensor, labels: Tensor) -> float:
+def binary_auc(scores: Tensor, labels: Tensor, groups: Tensor | None = None) -> float:
     """Area under the ROC curve: the probability that a random positive (label > 0.5) scores above a
-    random negative, ties counting one half (the Mann-Whitney U statistic, from average ranks).
+    random negative, ties counting one half (the Mann-Whitney U statistic).
 
-    scores [N], labels [N] -> float in [0, 1]; NaN when either class is absent.  PRIME's sign accuracy
-    (``prm/acc``: logit > 0 vs label) says nothing when the PRM's logits share an offset; the AUC
-    measures whether it *ranks* correct responses above wrong ones, which is what its rewards use.
+    scores [N], labels [N], groups [N] | None -> float in [0, 1]; NaN when there is no (positive,
+    negative) pair.  With ``groups`` only pairs within the same group count (pooled over groups):
+    for PRIME, whose leave-one-out baselines compare a response with the others *of its prompt*,
+    that is the ranking that matters; across groups an AUC also rewards telling easy prompts from
+    hard ones.  PRIME's sign accuracy (``prm/acc``: logit > 0 vs label) is blind to an offset of
+    the logits; the AUC is not.
     """
     if scores.dim() != 1 or labels.shape != scores.shape:
         raise ValueError(f"scores and labels must both have shape [N]; got {list(scores.shape)} and {list(labels.shape)}")
+    if groups is not None and groups.shape != scores.shape:
+        raise ValueError(f"groups must have shape [N] = {list(scores.shape)}; got {list(groups.shape)}")
     s = scores.detach().double().cpu()
-    pos = (labels.detach().cpu() > 0.5)
-    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    order = torch.argsort(s)
-    # ranks 1..N in sorted order; every member of a run of equal scores gets the run's average rank
-    _, inv, counts = torch.unique_consecutive(s[order], return_inverse=True, return_counts=True)
-    avg = torch.cumsum(counts, 0).double() - (counts.double() - 1) / 2
-    ranks = torch.empty_like(s)
-    ranks[order] = avg[inv]
-    u = ranks[pos].sum() - n_pos * (n_pos + 1) / 2
-    return float(u / (n_pos * n_neg))
+    pos = labels.detach().cpu() > 0.5
+    if groups is None:
+        g = torch.zeros_like(s, dtype=torch.long)
+    else:
+        g = groups.detach().cpu().long()
+    wins, pairs = 0.0, 0
+    for gid in torch.unique(g[pos]).tolist():
+        inside = g == gid
+        sp, sn = s[inside & pos], s[inside & ~pos]
+        if len(sn) == 0:
+            continue
+        d = sp[:, None] - sn[None, :]
+        wins += float((d > 0).double().sum() + 0.5 * (d == 0).double().sum())
+        pairs += d.numel()
+    return wins / pairs if pairs else float("nan")
