@@ -138,6 +138,9 @@ def worker_prl(spec: dict[str, Any]) -> dict[str, Any]:
         "eval.at_end=false", "eval.every=0",
         "log.progress=false", "log.tensorboard=false", "log.plot=false", "log.samples_every=0",
         "ckpt.every=0", "ckpt.save_final=false",
+        # TRL with beta=0 loads no reference model and logs no KL to it; prl's equivalent (its default,
+        # 1, runs the reference forward every step for the actor/kl_ref metric)
+        "log.kl_ref_every=0",
     ] + list(spec.get("prl_overrides", []))
     if out.exists():
         import shutil
