@@ -59,7 +59,7 @@ from prl.rewards import combine_rewards, grade
 from prl.rollout import Rollout, SamplingParams, make_engine, oom_message
 from prl.runlog import RunLogger
 
-__all__ = ["Trainer", "TrainingAborted", "Batch", "build_batch", "step_ids_for"]
+__all__ = ["Trainer", "TrainingAborted", "Batch", "build_batch", "prm_gaming_warning", "step_ids_for"]
 
 STATUSES = ("correct", "wrong", "no_answer", "unparsable", "timeout")
 
@@ -84,6 +84,22 @@ class Batch:
     @property
     def B(self) -> int:
         return self.input_ids.shape[0]
+
+
+def prm_gaming_warning(aucs: Sequence[float], window: int = 10, below: float = 0.5) -> str | None:
+    """PRIME's early-warning: a message when the PRM's ``prm/auc`` (its ranking of correct above wrong
+    responses of the same prompt, on each fresh batch before its update) averaged below ``below`` over
+    the last ``window`` steps where it was measured; else None.  A PRM that ranks a fixed policy's
+    rollouts well but the current policy's below chance is being gamed: the policy finds responses it
+    over-rewards faster than the PRM learns (benches/RESULTS.md, "PRIME diagnosis")."""
+    if len(aucs) < window:
+        return None
+    mean = sum(aucs[-window:]) / window
+    if mean >= below:
+        return None
+    return (f"[prl] PRIME: mean prm/auc {mean:.2f} over the last {window} steps: the implicit PRM ranks the "
+            "policy's fresh rollouts below chance, i.e. the policy is likely gaming it; consider a lower "
+            "algo.prime.w_process, a lower optim.lr or a higher algo.prime.lr")
 
 
 def build_batch(rollouts: Sequence[Rollout], pad_id: int, device: torch.device) -> Batch:
@@ -831,6 +847,8 @@ class Trainer:
     # ------------------------------------------------------------------------------- loop
     def run(self) -> dict[str, Any]:
         c = self.cfg
+        prm_aucs: list[float] = []
+        prm_warned = False
         if self.env.is_main:
             self.logger = RunLogger(self.out_dir, tensorboard=c.log.tensorboard, progress=c.log.progress,
                                     total_steps=c.train.steps, start_step=self.step, print_every=c.log.every)
@@ -849,6 +867,12 @@ class Trainer:
             while self.step < c.train.steps:
                 m = self.train_step()
                 s = self.step
+                if "prm/auc" in m and not prm_warned:
+                    prm_aucs.append(float(m["prm/auc"]))
+                    msg = prm_gaming_warning(prm_aucs)
+                    if msg:
+                        self.logger.message(msg)
+                        prm_warned = True
                 if c.eval.every and s % c.eval.every == 0 and s < c.train.steps and self.eval_items:
                     ev = self.evaluate()
                     m.update(ev)

@@ -1,4 +1,6 @@
-"""``log.kl_ref_every``: the reference forward only feeds metrics for GRPO / Dr.GRPO / RLOO without KL
+"""Monitoring knobs: ``log.kl_ref_every`` and PRIME's PRM-gaming warning.
+
+``log.kl_ref_every``: the reference forward only feeds metrics for GRPO / Dr.GRPO / RLOO without KL
 terms, so skipping it (on some steps, or always with the model not loaded) must leave training
 bit-identical and only drop the KL metrics on the skipped steps.  PRL, PRIME and KL terms read pi_ref
 and must keep it every step whatever the key says."""
@@ -58,3 +60,16 @@ def test_algorithms_that_read_the_reference_keep_it(tmp_path, algo, extra):
 def test_negative_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="log.kl_ref_every"):
         load_config(None, tiny_overrides(tmp_path / "x", **{"log.kl_ref_every": -1}))
+
+
+def test_prm_gaming_warning():
+    """PRIME's early warning fires on a window of below-chance prm/auc, not before and not above 0.5."""
+    from prl.trainer import prm_gaming_warning
+
+    assert prm_gaming_warning([0.3] * 9) is None  # not enough steps yet
+    assert prm_gaming_warning([0.9] * 5 + [0.3] * 5) is None  # mean 0.6 over the window
+    assert prm_gaming_warning([0.1] * 20 + [0.9] * 5 + [0.3] * 5) is None  # only the last 10 count
+    msg = prm_gaming_warning([0.5, 0.6, 0.7] + [0.3, 0.4] * 5)
+    assert msg is not None and "prm/auc 0.35" in msg and "algo.prime.w_process" in msg
+    assert prm_gaming_warning([0.7, 0.8, 0.6, 0.7, 0.81] * 4) is None  # a PRM that ranks well
+    assert prm_gaming_warning([0.5] * 10) is None  # chance is not below chance
