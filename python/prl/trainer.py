@@ -86,19 +86,21 @@ class Batch:
         return self.input_ids.shape[0]
 
 
-def prm_gaming_warning(aucs: Sequence[float], window: int = 10, below: float = 0.5) -> str | None:
+def prm_gaming_warning(aucs: Sequence[float], window: int = 10, below: float = 0.4) -> str | None:
     """PRIME's early-warning: a message when the PRM's ``prm/auc`` (its ranking of correct above wrong
     responses of the same prompt, on each fresh batch before its update) averaged below ``below`` over
     the last ``window`` steps where it was measured; else None.  A PRM that ranks a fixed policy's
-    rollouts well but the current policy's below chance is being gamed: the policy finds responses it
-    over-rewards faster than the PRM learns (benches/RESULTS.md, "PRIME diagnosis")."""
+    rollouts well but the current policy's clearly below chance is being gamed: the policy finds
+    responses it over-rewards faster than the PRM learns (benches/RESULTS.md, "PRIME diagnosis").
+    The threshold sits under chance because a batch's AUC is noisy (a few mixed groups): on the demo,
+    10-step means reached 0.44 in a run that learned well and 0.26-0.35 in the runs that collapsed."""
     if len(aucs) < window:
         return None
     mean = sum(aucs[-window:]) / window
     if mean >= below:
         return None
     return (f"[prl] PRIME: mean prm/auc {mean:.2f} over the last {window} steps: the implicit PRM ranks the "
-            "policy's fresh rollouts below chance, i.e. the policy is likely gaming it; consider a lower "
+            "policy's fresh rollouts well below chance, i.e. the policy is likely gaming it; consider a lower "
             "algo.prime.w_process, a lower optim.lr or a higher algo.prime.lr")
 
 

@@ -71,5 +71,7 @@ def test_prm_gaming_warning():
     assert prm_gaming_warning([0.1] * 20 + [0.9] * 5 + [0.3] * 5) is None  # only the last 10 count
     msg = prm_gaming_warning([0.5, 0.6, 0.7] + [0.3, 0.4] * 5)
     assert msg is not None and "prm/auc 0.35" in msg and "algo.prime.w_process" in msg
+    assert prm_gaming_warning([0.45, 0.44] * 5) is None  # noise around chance does not fire
     assert prm_gaming_warning([0.7, 0.8, 0.6, 0.7, 0.81] * 4) is None  # a PRM that ranks well
     assert prm_gaming_warning([0.5] * 10) is None  # chance is not below chance
+    assert prm_gaming_warning([0.5] * 10, below=0.6) is not None
