@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                 lp, _ = t._logp(t.prm, b, torch.arange(b.B, device=t.device), grad=False)
                 _, mm = algos.prime_prm_loss(lp, ref, R, b.response_mask, beta=a.beta)
                 out.append((mm["prm/loss"] * b.B, mm["prm/acc"] * b.B, b.B))
-                logits.append((a.beta * (lp - ref) * b.response_mask).sum(1).cpu())
+                logits.append(algos.prime_token_rewards(lp, ref, b.response_mask, beta=a.beta).sum(1).cpu())
                 labels.append(R.cpu())
                 groups.append(grp)
         o = np.array(out)

@@ -699,7 +699,8 @@ class Trainer:
                     break
                 self._backward(loss * (w * self.env.loss_scale))
                 if epoch == 0 and w:
-                    logit = (p.beta * (lp.detach() - ref_logp[rows]) * mask[rows]).sum(1)  # [b] sequence logits
+                    q = algos.prime_token_rewards(lp.detach(), ref_logp[rows], mask[rows], beta=p.beta)  # [b, T]
+                    logit = q.sum(1)  # [b] the sequence logit of the PRM loss
                     stats.append({**mm, "w": float(len(ch)), "logit": logit.cpu(), "label": R01[rows].cpu(),
                                   "group": group_ids[rows].cpu()})
             gn = _full(torch.nn.utils.clip_grad_norm_(self.prm.parameters(), c.optim.max_grad_norm or float("inf")))
