@@ -165,46 +165,16 @@ fn func(f: Func, x: &Num) -> NResult {
 }
 
 pub fn vars(e: &Expr, out: &mut BTreeSet<String>) {
-    match e {
-        Expr::Var(n) => {
-            out.insert(n.clone());
-        }
-        Expr::Num(_) | Expr::Const(_) => {}
-        Expr::Neg(a) | Expr::Func(_, a) | Expr::Factorial(a) => vars(a, out),
-        Expr::Log(b, a) => {
-            if let Some(b) = b {
-                vars(b, out);
-            }
-            vars(a, out)
-        }
-        Expr::Add(a, b)
-        | Expr::Sub(a, b)
-        | Expr::Pm(a, b)
-        | Expr::Mul(a, b)
-        | Expr::Div(a, b)
-        | Expr::Pow(a, b)
-        | Expr::Root(a, b)
-        | Expr::Binom(a, b) => {
-            vars(a, out);
-            vars(b, out)
-        }
+    if let Expr::Var(n) = e {
+        out.insert(n.clone());
+    }
+    for c in e.children() {
+        vars(c, out);
     }
 }
 
 fn has_pm(e: &Expr) -> bool {
-    match e {
-        Expr::Pm(_, _) => true,
-        Expr::Var(_) | Expr::Num(_) | Expr::Const(_) => false,
-        Expr::Neg(a) | Expr::Func(_, a) | Expr::Factorial(a) => has_pm(a),
-        Expr::Log(b, a) => b.as_ref().map(|b| has_pm(b)).unwrap_or(false) || has_pm(a),
-        Expr::Add(a, b)
-        | Expr::Sub(a, b)
-        | Expr::Mul(a, b)
-        | Expr::Div(a, b)
-        | Expr::Pow(a, b)
-        | Expr::Root(a, b)
-        | Expr::Binom(a, b) => has_pm(a) || has_pm(b),
-    }
+    e.any_node(&|x| matches!(x, Expr::Pm(_, _)))
 }
 
 /// All sign choices of the first `±` (recursively), at most 8 expressions.
@@ -690,20 +660,7 @@ pub fn canon(a: Answer) -> Answer {
 }
 
 fn expr_has_pi(e: &Expr) -> bool {
-    match e {
-        Expr::Const(Const::Pi) => true,
-        Expr::Var(_) | Expr::Num(_) | Expr::Const(_) => false,
-        Expr::Neg(a) | Expr::Func(_, a) | Expr::Factorial(a) => expr_has_pi(a),
-        Expr::Log(b, a) => b.as_ref().map(|b| expr_has_pi(b)).unwrap_or(false) || expr_has_pi(a),
-        Expr::Add(a, b)
-        | Expr::Sub(a, b)
-        | Expr::Pm(a, b)
-        | Expr::Mul(a, b)
-        | Expr::Div(a, b)
-        | Expr::Pow(a, b)
-        | Expr::Root(a, b)
-        | Expr::Binom(a, b) => expr_has_pi(a) || expr_has_pi(b),
-    }
+    e.any_node(&|x| matches!(x, Expr::Const(Const::Pi)))
 }
 
 /// Some scalar of the answer mentions pi (an angle in radians).

@@ -72,6 +72,31 @@ pub enum Expr {
     Binom(Box<Expr>, Box<Expr>),
 }
 
+impl Expr {
+    /// The direct sub-expressions (a logarithm's base, if written, before its argument).
+    pub fn children(&self) -> impl Iterator<Item = &Expr> {
+        let (a, b): (Option<&Expr>, Option<&Expr>) = match self {
+            Expr::Num(_) | Expr::Const(_) | Expr::Var(_) => (None, None),
+            Expr::Neg(a) | Expr::Func(_, a) | Expr::Factorial(a) => (Some(a), None),
+            Expr::Log(b, a) => (b.as_deref(), Some(a)),
+            Expr::Add(a, b)
+            | Expr::Sub(a, b)
+            | Expr::Pm(a, b)
+            | Expr::Mul(a, b)
+            | Expr::Div(a, b)
+            | Expr::Pow(a, b)
+            | Expr::Root(a, b)
+            | Expr::Binom(a, b) => (Some(a), Some(b)),
+        };
+        a.into_iter().chain(b)
+    }
+
+    /// Whether this expression or any sub-expression satisfies `p`.
+    pub fn any_node(&self, p: &dyn Fn(&Expr) -> bool) -> bool {
+        p(self) || self.children().any(|c| c.any_node(p))
+    }
+}
+
 #[derive(Clone, Debug)]
 pub enum Answer {
     Expr(Expr),
