@@ -114,19 +114,167 @@ fn squash(s: &str) -> String {
     s.chars().filter(|c| !c.is_whitespace()).collect()
 }
 
-/// A multiple-choice letter at the start of a prediction: `(B)`, `B)`, `B:`, `B`, `\text{(B)} 12`.
-fn leading_choice(s: &str) -> Option<char> {
-    let t: String = s.replace("\\text", "").replace("\\textbf", "").replace("\\mathrm", "");
-    let t = t.trim_start_matches(|c: char| c == '{' || c == '(' || c == ' ' || c == '\\' || c == '[');
-    let mut it = t.chars();
-    let c = it.next()?;
-    if !('A'..='E').contains(&c) {
+/// A multiple-choice answer read from its (cleaned) string: a list of option letters (`C`, `(C)`,
+/// `\textbf{(C)}`, `C)`, `\text{C, F, H}`, `(C) or (D)`), or one option marker followed by the
+/// option's content (`(C) 12`, `C) 12`, `\text{(C) } 12`, `C: 12`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChoiceForm {
+    /// The letters, sorted and deduplicated; `marked`: at least one letter had a parenthesis.
+    Letters(Vec<char>, bool),
+    /// One marked letter and some content after it.
+    Marked(char),
+}
+
+const CHOICE_WRAPPERS: &[&str] =
+    &["\\textbf", "\\textrm", "\\textit", "\\textsf", "\\texttt", "\\text", "\\mathrm", "\\mathbf", "\\mbox", "\\bf", "\\rm"];
+
+/// The option letters of `s`, if `s` is written as a multiple-choice answer (see [`ChoiceForm`]).
+pub fn choice_form(s: &str) -> Option<ChoiceForm> {
+    if s.len() > 200 {
         return None;
     }
-    match it.next() {
-        None => Some(c),
-        Some(n) if !n.is_ascii_alphanumeric() => Some(c),
-        _ => None,
+    let mut t = s.to_string();
+    for w in CHOICE_WRAPPERS {
+        t = t.replace(w, " ");
+    }
+    let t: String = t.chars().map(|c| if c == '{' || c == '}' { ' ' } else { c }).collect();
+    let b: Vec<char> = t.chars().collect();
+    let n = b.len();
+    let skip_ws = |mut i: usize| {
+        while i < n && b[i].is_whitespace() {
+            i += 1;
+        }
+        i
+    };
+    let word_at = |i: usize, w: &str| -> bool {
+        let wc: Vec<char> = w.chars().collect();
+        i + wc.len() <= n
+            && b[i..i + wc.len()].iter().zip(&wc).all(|(x, y)| x.to_ascii_lowercase() == *y)
+            && (i + wc.len() == n || !b[i + wc.len()].is_alphanumeric())
+    };
+    // an option letter at i: `(L)`, `L)`, `L` alone; returns (letter, end, marked)
+    let item_at = |i: usize| -> Option<(char, usize, bool)> {
+        if i < n && b[i] == '(' {
+            let j = skip_ws(i + 1);
+            if j < n && b[j].is_ascii_uppercase() {
+                let k = skip_ws(j + 1);
+                if k < n && b[k] == ')' {
+                    return Some((b[j], k + 1, true));
+                }
+            }
+            return None;
+        }
+        if i < n && b[i].is_ascii_uppercase() && (i == 0 || !b[i - 1].is_alphanumeric()) {
+            if i + 1 < n && b[i + 1] == ')' {
+                return Some((b[i], i + 2, true));
+            }
+            if i + 1 == n || !(b[i + 1].is_alphanumeric() || "^_*=+-/'!<>.[".contains(b[i + 1])) || b[i + 1] == '.' && i + 2 == n {
+                return Some((b[i], i + 1, false));
+            }
+        }
+        None
+    };
+    let mut i = skip_ws(0);
+    // leading words: "option C", "choice (C)", "answer: C"
+    loop {
+        let mut moved = false;
+        for w in ["option", "choice", "answer", "is"] {
+            if word_at(i, w) {
+                i = skip_ws(i + w.len());
+                if i < n && b[i] == ':' {
+                    i = skip_ws(i + 1);
+                }
+                moved = true;
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
+    let start = i;
+    // the list form
+    let mut letters = Vec::new();
+    let mut marked = false;
+    let mut ok = true;
+    loop {
+        match item_at(i) {
+            Some((c, e, m)) => {
+                letters.push(c);
+                marked |= m;
+                i = skip_ws(e);
+            }
+            None => {
+                ok = false;
+                break;
+            }
+        }
+        if i >= n {
+            break;
+        }
+        // separators
+        let mut sep = false;
+        loop {
+            if i < n && matches!(b[i], ',' | ';' | '&' | '/' | '\\') {
+                i = skip_ws(i + 1);
+                sep = true;
+            } else if word_at(i, "and") {
+                i = skip_ws(i + 3);
+                sep = true;
+            } else if word_at(i, "or") {
+                i = skip_ws(i + 2);
+                sep = true;
+            } else {
+                break;
+            }
+        }
+        let _ = sep;
+        if i >= n {
+            break;
+        }
+    }
+    if ok && !letters.is_empty() {
+        letters.sort_unstable();
+        letters.dedup();
+        return Some(ChoiceForm::Letters(letters, marked));
+    }
+    // one marker and content: `(C) 12`, `C) 12`, `C: 12`
+    let (c, e) = match item_at(start) {
+        Some((c, e, true)) => (c, e),
+        _ if start + 1 < n && b[start].is_ascii_uppercase() && matches!(b[start + 1], ':' | '.') => (b[start], start + 2),
+        _ => return None,
+    };
+    let rest = &b[e..];
+    // a second marker in the rest is a hedge: `(C) 12 or (D) 13`
+    for k in 0..rest.len() {
+        let up = rest[k].is_ascii_uppercase();
+        if up && k + 1 < rest.len() && rest[k + 1] == ')' && (k == 0 || !rest[k - 1].is_alphanumeric()) {
+            return None;
+        }
+    }
+    if rest.iter().all(|c| c.is_whitespace()) {
+        return None;
+    }
+    Some(ChoiceForm::Marked(c))
+}
+
+/// The option letters of a gold answer, when it is a multiple-choice answer: one letter A-E
+/// (`C`, `(C)`, `\text{(C)}`), any one marked letter, or a list of two or more letters
+/// (`\text{C, F, H}`).
+pub fn gold_choices(s: &str) -> Option<Vec<char>> {
+    match choice_form(s)? {
+        ChoiceForm::Letters(v, marked) if v.len() == 1 => (marked || ('A'..='E').contains(&v[0])).then_some(v),
+        ChoiceForm::Letters(v, _) => Some(v),
+        ChoiceForm::Marked(c) => Some(vec![c]),
+    }
+}
+
+/// Whether a prediction names exactly the gold's options (a hedge such as `C, D`, `(C) or (D)`,
+/// or anything that is not written as options, like `A = 5`, `B^2`, `E_2`, is not).
+pub fn choice_matches(gold: &[char], pred: &str) -> bool {
+    match choice_form(pred) {
+        Some(ChoiceForm::Letters(v, _)) => v == gold,
+        Some(ChoiceForm::Marked(c)) => gold.len() == 1 && gold[0] == c,
+        None => false,
     }
 }
 
@@ -217,13 +365,18 @@ fn grade_inner(pred: &str, gold: &str, opts: &GradeOptions) -> Verdict {
     if opts.literal_shortcut && squash(&cp) == squash(&ng) {
         return mk(Status::Correct, Some(ext));
     }
+    // multiple choice: exactly the gold's option letters
+    if let Some(gc) = gold_choices(&ng) {
+        let ok = choice_matches(&gc, &cp);
+        return mk(if ok { Status::Correct } else { Status::Wrong }, Some(ext));
+    }
     let g = match prepare(&ng, &lim) {
         Prep::Ok(g) => g,
         Prep::Timeout => return mk(Status::Timeout, Some(ext)),
         Prep::Fail => return mk(Status::Unparsable, Some(ext)),
     };
     if let Answer::Choice(c) = g.ans {
-        let ok = leading_choice(&cp) == Some(c);
+        let ok = choice_matches(&[c], &cp);
         return mk(if ok { Status::Correct } else { Status::Wrong }, Some(ext));
     }
     let p = match prepare(&cp, &lim) {
@@ -465,6 +618,27 @@ mod tests {
         ok("\\boxed{(C)}", "\\text{(C)}");
         ok("\\boxed{\\text{(C) } 12}", "C");
         bad("\\boxed{B}", "C");
+    }
+
+    #[test]
+    fn choice_needs_exactly_the_gold_options() {
+        // hedges and junk around a letter are not the letter
+        for p in ["C, D", "\\text{(C) or (D)}", "\\text{C and D}", "(C) or (D)", "C/D", "A = 5", "B^2", "E_2", "\\mathrm{E}*2", "C+1", "\\text{(C) 12 or (D) 13}"] {
+            for g in ["C", "A", "B", "D", "E", "\\text{(C)}"] {
+                let v = grade_one(&format!("\\boxed{{{p}}}"), g, &GradeOptions::default());
+                assert_eq!(v.status, Status::Wrong, "pred={p:?} gold={g:?}");
+            }
+        }
+        bad("\\boxed{\\text{C, F}}", "\\text{C, F, H}");
+        bad("\\boxed{\\text{C, F, H, J}}", "\\text{C, F, H}");
+        ok("\\boxed{\\text{H, C, F}}", "\\text{C, F, H}");
+        ok("\\boxed{(C), (F) and (H)}", "\\text{C, F, H}");
+        // the usual spellings of one option
+        for p in ["\\textbf{(B)}", "(B)", "B)", "\\text{B}", "B", "\\text{(B) } 12", "B) 12", "\\mathrm{(B)}", "\\text{Option B}", "B."] {
+            ok(&format!("\\boxed{{{p}}}"), "B");
+            ok(&format!("\\boxed{{{p}}}"), "\\textbf{(B)}");
+            bad(&format!("\\boxed{{{p}}}"), "C");
+        }
     }
 
     #[test]
