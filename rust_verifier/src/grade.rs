@@ -283,6 +283,14 @@ fn in_degrees(raw: &str) -> bool {
     raw.contains("\\circ") || raw.contains('°') || raw.contains("\\degree") || raw.to_ascii_lowercase().contains("degree")
 }
 
+/// |value| of a scalar gold without variables (None for structures, variables, or no value).
+fn gold_magnitude(a: &Answer, lim: &Limits) -> Option<f64> {
+    match a {
+        Answer::Expr(e) => crate::equiv::eval(e, &[], lim, 0).ok().map(|v| v.to_c().norm()),
+        _ => None,
+    }
+}
+
 fn compare(g: &Parsed, p: &Parsed, lim: &Limits, g_deg: bool, p_deg: bool) -> Result<bool, Timeout> {
     let cmp = Comparer { lim };
     // gold in degrees, prediction in radians (a multiple of pi): `30^\circ` = `\frac{\pi}{6}`
@@ -302,14 +310,19 @@ fn compare(g: &Parsed, p: &Parsed, lim: &Limits, g_deg: bool, p_deg: bool) -> Re
             };
         }
     }
-    if cmp.eq(&g.ans, &p.ans)? {
-        return Ok(true);
-    }
-    // 50% vs 0.5: a percent side may also be read divided by 100
+    // `x%` against a gold without `%`: one reading per gold, never both. A gold of magnitude at
+    // most 1 is a fraction (`50%` = 0.5, and `0.5%` is not 0.5); a larger gold is a number of
+    // percent (`50%` = 50, the convention of "what percent ..." questions).
     if p.percent && !g.percent {
         if let Some(ps) = scale_percent(&p.ans) {
-            return cmp.eq(&g.ans, &ps);
+            if gold_magnitude(&g.ans, lim).is_some_and(|m| m <= 1.0) {
+                return cmp.eq(&g.ans, &ps);
+            }
         }
+        return cmp.eq(&g.ans, &p.ans);
+    }
+    if cmp.eq(&g.ans, &p.ans)? {
+        return Ok(true);
     }
     if g.percent && !p.percent {
         if let Some(gs) = scale_percent(&g.ans) {
@@ -621,6 +634,17 @@ mod tests {
     }
 
     #[test]
+    fn percent_one_reading_per_gold() {
+        // for any gold g, `g%` and `(100 g)%` are never both correct
+        for g in ["0", "0.5", "1", "2", "50", "0.005", "\\frac{1}{3}", "-0.25", "120", "99.5", "1000"] {
+            let x = grade_one(&format!("\\boxed{{{g}\\%}}"), g, &GradeOptions::default()).status;
+            let y = grade_one(&format!("\\boxed{{100\\cdot {g}\\%}}"), g, &GradeOptions::default()).status;
+            assert!(!(x == Status::Correct && y == Status::Correct) || g == "0", "gold {g}: {x:?} {y:?}");
+            assert!(x == Status::Correct || y == Status::Correct, "gold {g}: neither reading");
+        }
+    }
+
+    #[test]
     fn choice_needs_exactly_the_gold_options() {
         // hedges and junk around a letter are not the letter
         for p in ["C, D", "\\text{(C) or (D)}", "\\text{C and D}", "(C) or (D)", "C/D", "A = 5", "B^2", "E_2", "\\mathrm{E}*2", "C+1", "\\text{(C) 12 or (D) 13}"] {
@@ -645,6 +669,13 @@ mod tests {
     fn numbers_and_units() {
         ok("\\boxed{50\\%}", "50");
         ok("\\boxed{50\\%}", "0.5");
+        ok("\\boxed{100\\%}", "1");
+        ok("\\boxed{12.5\\%}", "\\frac18");
+        bad("\\boxed{0.5\\%}", "0.5");
+        bad("\\boxed{\\frac{1}{8}\\%}", "\\frac18");
+        bad("\\boxed{1\\%}", "1");
+        ok("\\boxed{250\\%}", "250");
+        bad("\\boxed{250\\%}", "2.5");
         ok("\\boxed{30^\\circ}", "30");
         ok("\\boxed{5 \\text{ cm}^2}", "5");
         ok("\\boxed{3+4i}", "4i+3");
