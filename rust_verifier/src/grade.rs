@@ -495,6 +495,25 @@ mod tests {
     }
 
     #[test]
+    fn degrees_inside_functions() {
+        // a degree sign inside a function's argument means times pi/180
+        ok("\\boxed{\\sin 77^\\circ}", "\\cos 13^\\circ");
+        ok("\\boxed{\\sin(77^{\\circ})}", "\\cos 13^\\circ");
+        ok("\\boxed{\\cos\\frac{13\\pi}{180}}", "\\cos 13^\\circ");
+        bad("\\boxed{\\cos(13)}", "\\cos 13^\\circ");
+        bad("\\boxed{\\cos 13}", "\\cos 13°");
+        ok("\\boxed{\\frac12}", "\\sin 30^\\circ");
+        ok("\\boxed{\\tan 45°}", "1");
+        ok("\\boxed{2\\sin 10^\\circ \\cos 10^\\circ}", "\\sin 20^\\circ");
+        bad("\\boxed{\\sin 10^\\circ}", "\\sin 20^\\circ");
+        ok("\\boxed{\\cos(90^\\circ - 13^\\circ)}", "\\sin 13^\\circ");
+        // outside a function the sign is still dropped after the value
+        ok("\\boxed{13^\\circ}", "13");
+        ok("\\boxed{25^{\\circ}\\mathrm{C}}", "25");
+        ok("\\boxed{212^\\circ \\text{F}}", "212");
+    }
+
+    #[test]
     fn units() {
         for u in [
             "5\\text{ cm}", "5 cm", "5\\,\\text{m}", "5\\text{ m}", "5\\mathrm{m}", "5\\mathrm{~m}", "5\\text{ km}", "5 kg",

@@ -55,6 +55,8 @@ pub enum Tok {
     Infty,
     Dots,
     Colon,
+    /// A degree sign (`^\circ`, `°`, `\degree`).
+    Degree,
 }
 
 #[derive(Debug)]
@@ -174,8 +176,9 @@ pub fn clean(s: &str) -> String {
     let mut pats: Vec<(&str, &str)> = vec![
         ("\\\\", "\\\\"), // a row separator stays whole (not `\` + `\ `)
         (",\\! ", ","), (",\\!", ","), // `10,\!080`: a thousands separator
-        ("^{\\circ}", ""), ("^\\circ", ""), ("^{\\degree}", ""), ("^\\degree", ""), ("\\degree", ""), ("\\circ", ""),
-        ("°", ""), ("{,}", ""), ("\\dfrac", "\\frac"), ("\\tfrac", "\\frac"), ("\\cfrac", "\\frac"),
+        // a degree sign becomes `°` (one token): dropped after a value, times pi/180 inside a
+        // function's argument (`\cos 13^\circ`)
+        ("^{\\circ}", "°"), ("^\\circ", "°"), ("^{\\degree}", "°"), ("^\\degree", "°"), ("\\degree", "°"), ("\\circ", "°"), ("{,}", ""), ("\\dfrac", "\\frac"), ("\\tfrac", "\\frac"), ("\\cfrac", "\\frac"),
         ("\\dbinom", "\\binom"), ("\\tbinom", "\\binom"), ("\\$", ""), ("$", ""), ("\\%", "%"),
         ("−", "-"), ("–", "-"), ("—", "-"), ("×", "*"), ("·", "*"), ("⋅", "*"), ("÷", "/"), ("π", "\\pi "),
         ("√", "\\sqrt"), ("≤", "\\le "), ("≥", "\\ge "), ("≠", "\\ne "), ("∞", "\\infty "), ("∪", "\\cup "),
@@ -480,7 +483,9 @@ fn lex_into(s: &str, out: &mut Vec<Tok>, in_text: bool, lim: &Limits, depth: usi
                             // a non-ASCII character: greek letters become identifiers, others are text
                             let ch = s[i - 1..].chars().next().unwrap();
                             i = i - 1 + ch.len_utf8();
-                            if ch.is_alphabetic() {
+                            if ch == '°' {
+                                out.push(Tok::Degree);
+                            } else if ch.is_alphabetic() {
                                 if in_text {
                                     out.push(Tok::Word(ch.to_string()));
                                 } else {
@@ -547,7 +552,8 @@ mod tests {
         assert_eq!(toks("1{,}000"), vec![Tok::Num("1000".into())]);
         assert_eq!(toks("5."), vec![Tok::Num("5".into())]);
         assert_eq!(toks("\\$18.90"), vec![Tok::Num("18.90".into())]);
-        assert_eq!(toks("30^\\circ"), vec![Tok::Num("30".into())]);
+        assert_eq!(toks("30^\\circ"), vec![Tok::Num("30".into()), Tok::Degree]);
+        assert_eq!(toks("30°"), toks("30^{\\circ}"));
     }
 
     #[test]

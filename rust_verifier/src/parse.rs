@@ -196,7 +196,15 @@ impl<'l> AnswerParser<'l> {
     }
 
     /// Parse a whole answer from its tokens (after word handling).
-    pub fn parse(&mut self, toks: Vec<Tok>) -> PResult<Parsed> {
+    pub fn parse(&mut self, mut toks: Vec<Tok>) -> PResult<Parsed> {
+        // `^\circ C`, `^\circ F`: a temperature unit, dropped with the degree sign
+        let mut k = 1;
+        while k < toks.len() {
+            if toks[k - 1] == Tok::Degree && matches!(&toks[k], Tok::Ident(c) | Tok::Word(c) if c == "C" || c == "F") {
+                toks.remove(k);
+            }
+            k += 1;
+        }
         let toks = self.handle_words(toks)?;
         let toks = match toks {
             Ok(t) => t,
@@ -526,7 +534,16 @@ impl<'l> AnswerParser<'l> {
     }
 
     fn expr(&mut self, toks: &[Tok], depth: usize) -> PResult<Expr> {
-        let mut p = ExprParser { toks: toks.to_vec(), pos: 0, depth, lim: self.lim, abs_depth: 0, percent: false };
+        let mut p = ExprParser {
+            toks: toks.to_vec(),
+            pos: 0,
+            depth,
+            lim: self.lim,
+            abs_depth: 0,
+            percent: false,
+            func_depth: 0,
+            degrees: false,
+        };
         let e = p.sum()?;
         if p.pos < p.toks.len() {
             return syn(format!("unexpected {:?}", p.toks[p.pos]));
@@ -602,6 +619,10 @@ struct ExprParser<'l> {
     lim: &'l Limits,
     abs_depth: usize,
     percent: bool,
+    /// Inside a function's argument: a degree sign there means times pi/180.
+    func_depth: usize,
+    /// A degree sign was dropped after a value outside any function (`30^\circ`).
+    degrees: bool,
 }
 
 fn bx(e: Expr) -> Box<Expr> {
@@ -802,6 +823,16 @@ impl<'l> ExprParser<'l> {
                     self.pos += 1;
                     self.percent = true;
                 }
+                Some(Tok::Degree) => {
+                    self.pos += 1;
+                    if self.func_depth > 0 {
+                        // `\cos 13^\circ`: the angle in radians
+                        let k = Expr::Div(bx(Expr::Const(Const::Pi)), bx(Expr::Num(BigRational::from_integer(BigInt::from(180)))));
+                        e = Expr::Mul(bx(e), bx(k));
+                    } else {
+                        self.degrees = true;
+                    }
+                }
                 _ => break,
             }
         }
@@ -821,7 +852,7 @@ impl<'l> ExprParser<'l> {
                         other => other,
                     };
                 }
-                Some(Tok::Bang) | Some(Tok::Percent) => {
+                Some(Tok::Bang) | Some(Tok::Percent) | Some(Tok::Degree) => {
                     e = self.post_ops(e)?;
                 }
                 _ => break,
@@ -1037,7 +1068,9 @@ impl<'l> ExprParser<'l> {
             "log" | "lg" => {
                 let base = if self.eat(&Tok::Underscore) { Some(bx(self.arg()?)) } else { None };
                 let pow = if self.eat(&Tok::Caret) { Some(self.exponent()?) } else { None };
+                self.func_depth += 1;
                 let a = self.func_arg()?;
+                self.func_depth -= 1;
                 let base = base.or_else(|| if c == "lg" { None } else { None });
                 let l = Expr::Log(base.or(Some(bx(Expr::Num(BigRational::from_integer(BigInt::from(10)))))), bx(a));
                 return Ok(match pow {
@@ -1077,7 +1110,9 @@ impl<'l> ExprParser<'l> {
             }
         };
         let pow = if self.eat(&Tok::Caret) { Some(self.exponent()?) } else { None };
+        self.func_depth += 1;
         let a = self.func_arg()?;
+        self.func_depth -= 1;
         let e = Expr::Func(f, bx(a));
         Ok(match pow {
             // \sin^{-1} x is arcsin
