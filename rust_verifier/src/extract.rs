@@ -12,6 +12,23 @@ pub const MAX_ANSWER_CHARS: usize = 4_000;
 
 /// Content of the last complete `\boxed{...}` or `\fbox{...}`, in one forward pass.
 pub fn last_boxed(s: &str) -> Option<&str> {
+    let (best, _) = scan_boxes(s);
+    best.map(|(_, a, z)| &s[a..z])
+}
+
+/// The generation was cut off inside its last box: a `\boxed{` (or a bare `\boxed` at the very
+/// end) after the last complete box never closes. Such a generation has no answer.
+pub fn box_truncated(s: &str) -> bool {
+    let (best, open) = scan_boxes(s);
+    match open {
+        Some(o) => best.map_or(true, |(bs, _, _)| o > bs),
+        None => false,
+    }
+}
+
+/// One pass over the text: the last complete box (command start, content start, content end)
+/// and the start of the last box command left open.
+fn scan_boxes(s: &str) -> (Option<(usize, usize, usize)>, Option<usize>) {
     let b = s.as_bytes();
     let n = b.len();
     // stack of open braces: (position, opened a box)
@@ -20,6 +37,7 @@ pub fn last_boxed(s: &str) -> Option<&str> {
     let mut best: Option<(usize, usize, usize)> = None; // (start of the command, content start, content end)
     let mut box_cmd_start = 0usize;
     let mut box_starts: Vec<usize> = Vec::new();
+    let mut last_open: Option<usize> = None;
     let mut i = 0;
     while i < n {
         let c = b[i];
@@ -55,6 +73,10 @@ pub fn last_boxed(s: &str) -> Option<&str> {
                     i = k;
                     continue;
                 }
+                if j >= n {
+                    // `\boxed` and nothing after it
+                    last_open = Some(i);
+                }
                 i = j;
                 continue;
             }
@@ -82,7 +104,14 @@ pub fn last_boxed(s: &str) -> Option<&str> {
         }
         i += 1;
     }
-    best.map(|(_, a, z)| &s[a..z])
+    // boxes whose brace is still open at the end
+    if let Some(&o) = box_starts.last() {
+        last_open = Some(last_open.map_or(o, |l| l.max(o)));
+    }
+    if pending_box {
+        last_open = Some(last_open.map_or(box_cmd_start, |l| l.max(box_cmd_start)));
+    }
+    (best, last_open)
 }
 
 fn find_last_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -198,6 +227,9 @@ fn cap(s: &str) -> &str {
 
 /// Boxed, "final answer is", `####`: the explicit answer markers of a generation.
 pub fn extract_marked(s: &str) -> Option<&str> {
+    if box_truncated(s) {
+        return None;
+    }
     if let Some(x) = last_boxed(s) {
         if !x.trim().is_empty() {
             return Some(cap(x.trim()));
@@ -210,6 +242,9 @@ pub fn extract_marked(s: &str) -> Option<&str> {
 }
 
 pub fn extract_pred(s: &str, fallback_last_number: bool) -> Option<&str> {
+    if box_truncated(s) {
+        return None;
+    }
     if let Some(x) = last_boxed(s) {
         if !x.trim().is_empty() {
             return Some(cap(x.trim()));
@@ -257,6 +292,16 @@ mod tests {
         assert_eq!(last_boxed("\\boxed{\\{1,2\\}}"), Some("\\{1,2\\}"));
         assert_eq!(last_boxed("no box"), None);
         assert_eq!(last_boxed("\\boxed{\\boxed{3}}"), Some("3"));
+    }
+
+    #[test]
+    fn truncated_box() {
+        for t in ["so \\boxed{3", "\\boxed{1} then \\boxed{2", "\\boxed{\\frac{1}{2}", "x \\boxed", "\\boxed{", "\\boxed{3}. Or \\boxed{\\frac{7}{"] {
+            assert!(box_truncated(t), "{t:?}");
+        }
+        for t in ["so \\boxed{3}", "no box", "\\boxed{2 then \\boxed{3}}", "{ \\boxed{3}", "\\boxed{3} and {"] {
+            assert!(!box_truncated(t), "{t:?}");
+        }
     }
 
     #[test]

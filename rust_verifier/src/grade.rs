@@ -2,7 +2,7 @@
 
 use crate::equiv::{canon, mentions_pi, radians_to_degrees, scale_by, scale_percent, Comparer, Timeout};
 use crate::error::{Limits, VerifyError};
-use crate::extract::{extract_gold, extract_marked, last_number};
+use crate::extract::{box_truncated, extract_gold, extract_marked, last_number};
 use crate::lex::{clean, lex};
 use crate::parse::{reread_in_base, Answer, AnswerParser, ParseError, Parsed};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -342,6 +342,10 @@ fn grade_inner(pred: &str, gold: &str, opts: &GradeOptions) -> Verdict {
     let lim = Limits::with_budget(opts.budget);
     let gold_ans = extract_gold(gold);
     let normalized_gold = gold_ans.map(clean);
+    if box_truncated(pred) {
+        // cut off inside its last box: no answer (not the partial box, not a number before it)
+        return Verdict { status: Status::NoAnswer, extracted: None, normalized_gold };
+    }
     let extracted = extract_marked(pred).or_else(|| {
         // a bare answer ("\\frac{14}{3}", "x = 2", "Monday"): short, one line, and parses
         let t = pred.trim();
@@ -492,6 +496,14 @@ mod tests {
         bad("\\boxed{30^\\circ}", "\\frac{\\pi}{6}");
         // a plain number is not read as radians
         bad("\\boxed{0.5236}", "30^\\circ");
+    }
+
+    #[test]
+    fn truncated_box_is_no_answer() {
+        for p in ["so the answer is \\boxed{3", "\\boxed{3} hmm, no: \\boxed{3", "We get 3, so \\boxed{", "3 \\boxed{\\frac{3}{1}"] {
+            assert_eq!(st(p, "3"), Status::NoAnswer, "{p:?}");
+        }
+        ok("so the answer is \\boxed{3}", "3");
     }
 
     #[test]
