@@ -39,29 +39,6 @@ PyObject* PyInit__C(void) {
 namespace prl {
 namespace {
 
-// First problem in row r of step_ids: an id < -1, or an included id below an earlier one.
-template <typename id_t>
-std::string describe_bad_row(const id_t* ids, int64_t is0, int64_t is1, int64_t r, int64_t T) {
-  int64_t run_max = -1;
-  for (int64_t t = 0; t < T; ++t) {
-    const int64_t id = static_cast<int64_t>(ids[r * is0 + t * is1]);
-    std::ostringstream os;
-    if (id < -1) {
-      os << "segmented_future_kl: step_ids must be >= 0 for included tokens or -1 for excluded ones; row " << r
-         << ", column " << t << " has " << id;
-      return os.str();
-    }
-    if (id >= 0 && id < run_max) {
-      os << "segmented_future_kl: step_ids must be non-decreasing over the included tokens of each row "
-            "(steps are contiguous runs); row "
-         << r << " decreases at column " << t << ": " << id << " after " << run_max;
-      return os.str();
-    }
-    run_max = std::max(run_max, id);
-  }
-  return "segmented_future_kl: bad step_ids in row " + std::to_string(r);
-}
-
 // One reverse pass per row, rows in parallel. Accumulates in double; any strides.
 template <typename scalar_t, typename id_t, typename out_t>
 void future_kl_cpu_kernel(const scalar_t* v, int64_t vs0, int64_t vs1, const id_t* ids, int64_t is0, int64_t is1,
@@ -101,7 +78,7 @@ void future_kl_cpu_kernel(const scalar_t* v, int64_t vs0, int64_t vs1, const id_
     }
   });
   const int64_t r = first_bad.load();
-  if (r < B) TORCH_CHECK_VALUE(false, describe_bad_row(ids, is0, is1, r, T));
+  if (r < B) TORCH_CHECK_VALUE(false, describe_bad_row(ids + r * is0, is1, r, T));
 }
 
 template <typename F>
@@ -188,6 +165,7 @@ void future_kl_blocked_kernel(const scalar_t* v, int64_t vs0, int64_t vs1, const
 at::Tensor segmented_future_kl_blocked_cpu(const at::Tensor& values, const at::Tensor& step_ids, bool next_step,
                                            double gamma, int64_t threads, int64_t items) {
   check_future_kl_inputs(values, step_ids, gamma);
+  check_step_ids_order(step_ids);  // as the CUDA entry does (this op emulates the CUDA kernel)
   TORCH_CHECK_VALUE(threads >= 1 && items >= 1, "_segmented_future_kl_blocked: threads and items must be >= 1");
   const int64_t B = values.size(0), T = values.size(1);
   const auto out_dtype = values.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;

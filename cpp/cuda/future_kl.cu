@@ -115,6 +115,7 @@ __global__ void __launch_bounds__(kThreads)
 at::Tensor segmented_future_kl_cuda(const at::Tensor& values, const at::Tensor& step_ids, bool next_step,
                                     double gamma) {
   check_future_kl_inputs(values, step_ids, gamma);
+  check_step_ids_order(step_ids);  // the scan kernel cannot report a bad row itself
   TORCH_CHECK_VALUE(values.is_cuda(), "segmented_future_kl (CUDA kernel): values must be a CUDA tensor, got ",
                     values.device());
   const c10::cuda::CUDAGuard guard(values.device());

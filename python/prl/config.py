@@ -516,6 +516,11 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"config key '{key}': {msg}")
 
     need(cfg.rollout.n >= 1, "rollout.n", "must be >= 1")
+    a = cfg.algo
+    if a.name in ("grpo", "drgrpo", "rloo", "prime") or (a.name == "prl" and a.prl.mode == "orm"):
+        what = f"algo.name={a.name}" + (" with algo.prl.mode=orm" if a.name == "prl" else "")
+        need(cfg.rollout.n >= 2, "rollout.n", f"{what} needs at least 2 samples per prompt (a group baseline); "
+             f"got {cfg.rollout.n}" + (" (or use algo.prl.mode=prm, which has no baseline)" if a.name == "prl" else ""))
     need(cfg.rollout.temperature >= 0, "rollout.temperature", "must be >= 0")
     need(0 < cfg.rollout.top_p <= 1, "rollout.top_p", "must lie in (0, 1]")
     need(cfg.rollout.max_new_tokens >= 1, "rollout.max_new_tokens", "must be >= 1")

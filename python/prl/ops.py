@@ -21,7 +21,6 @@ from torch import Tensor
 
 from prl.algos.future_kl import (
     check_future_kl_args,
-    check_step_ids_order,
     segmented_future_kl_ref,
 )
 
@@ -104,7 +103,5 @@ def segmented_future_kl(
     if not _COMPILED:
         _warn_fallback()
         return segmented_future_kl_ref(values, step_ids, future_from=future_from, gamma=gamma)
-    if values.device.type != "cpu":
-        # the CPU kernel checks the step-id order itself (ValueError naming the row); elsewhere check here
-        check_step_ids_order(step_ids)
+    # both kernels check the step-id order themselves (ValueError naming the row)
     return torch.ops.prl.segmented_future_kl(values, step_ids, next_step, float(gamma))

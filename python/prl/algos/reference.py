@@ -26,6 +26,8 @@ def grpo_scalar_loop(rewards: Tensor, group_ids: Tensor, *, scale_by_std: bool =
     out = [0.0] * len(r)
     for members in _groups(group_ids).values():
         vals = [r[i] for i in members]
+        if max(vals) == min(vals):
+            continue  # all rewards equal: advantage exactly 0 (no float residue of the mean)
         mean = sum(vals) / len(vals)
         std = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1))
         for i in members:
@@ -37,6 +39,8 @@ def rloo_scalar_loop(rewards: Tensor, group_ids: Tensor) -> list[float]:
     r = [float(x) for x in rewards.tolist()]
     out = [0.0] * len(r)
     for members in _groups(group_ids).values():
+        if len({r[i] for i in members}) == 1:
+            continue  # all rewards equal: advantage exactly 0
         for i in members:
             others = [r[j] for j in members if j != i]
             out[i] = r[i] - sum(others) / len(others)
@@ -160,7 +164,7 @@ def ppo_clip_loss_loop(
         for t in range(T):
             if not m[i][t]:
                 continue
-            ratio = math.exp(lp[i][t] - olp[i][t])
+            ratio = math.exp(min(max(lp[i][t] - olp[i][t], -20.0), 20.0))  # the log-ratio clamp
             clipped_ratio = min(max(ratio, 1 - clip_low), 1 + clip_high)
             loss = max(-a[i][t] * ratio, -a[i][t] * clipped_ratio)
             if dual_clip is not None and a[i][t] < 0:
