@@ -995,16 +995,38 @@ impl Ctx<'_> {
 /// (exactly when both stay rational; else the difference is below `2^{-prec/2}` relative),
 /// `Some(false)` certainly different, `None` when undecided (unsupported or ill-conditioned).
 pub fn certified_eq(a: &Expr, b: &Expr, env: &[(String, Num)], lim: &Limits) -> Option<bool> {
+    match certified_cmp(a, b, env, lim)? {
+        Cert::Equal => Some(true),
+        Cert::Different => Some(false),
+        Cert::Undecided => None,
+    }
+}
+
+/// The outcome of [`certified_cmp`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cert {
+    Equal,
+    Different,
+    /// The balls overlap, but the values span more binary orders than the highest precision can
+    /// resolve (`2^{65536}+1` vs `2^{65536}`): equality cannot be certified.
+    Undecided,
+}
+
+/// [`certified_eq`] with a third outcome: `Undecided` when the balls still overlap at the highest
+/// precision although more bits were needed to see a difference of the size of the smallest
+/// value involved. `None`: the balls cannot evaluate the expressions.
+pub fn certified_cmp(a: &Expr, b: &Expr, env: &[(String, Num)], lim: &Limits) -> Option<Cert> {
     let mut prec = BASE_PREC;
     loop {
         let mut ctx = Ctx { prec, lim, max_log2: 0, min_log2: 0 };
         let va = ctx.eval(a, env, 0)?;
         let vb = ctx.eval(b, env, 0)?;
         if let (BV::R(x), BV::R(y)) = (&va, &vb) {
-            return Some(x == y);
+            return Some(if x == y { Cert::Equal } else { Cert::Different });
         }
         // values spanning many binary orders need more bits to see a small difference
         let spread = (ctx.max_log2 - ctx.min_log2).max(0) as u64;
+        let capped = 256 + spread > MAX_PREC;
         let need = (256 + spread).min(MAX_PREC);
         if need > prec {
             prec = need.max(2 * prec).min(MAX_PREC);
@@ -1013,16 +1035,16 @@ pub fn certified_eq(a: &Expr, b: &Expr, env: &[(String, Num)], lim: &Limits) -> 
         let (x, y) = (ctx.ball(&va), ctx.ball(&vb));
         let d = x.sub(&y, prec);
         if d.re.excludes_zero() || d.im.excludes_zero() {
-            return Some(false);
+            return Some(Cert::Different);
         }
         let scale = x.re.abs_up().log2_up().max(x.im.abs_up().log2_up()).max(0);
         let bound = scale - (prec as i64) / 2;
         let rad = d.re.abs_up().log2_up().max(d.im.abs_up().log2_up());
         if rad <= bound {
-            return Some(true);
+            return Some(if capped { Cert::Undecided } else { Cert::Equal });
         }
         if prec >= MAX_PREC {
-            return None;
+            return if capped { Some(Cert::Undecided) } else { None };
         }
         prec = (prec * 4).min(MAX_PREC);
     }

@@ -236,9 +236,27 @@ const N_POINTS: usize = 5;
 
 pub struct Comparer<'l> {
     pub lim: &'l Limits,
+    /// Set when some scalar comparison found two values it could not tell apart but could not
+    /// certify equal either (values beyond the precision ceiling, or overflowing f64): that
+    /// comparison counted as "not equal", and a final "not equal" is then `undecided`.
+    pub undecided: std::cell::Cell<bool>,
+}
+
+/// The value overflowed or is too large for the f64 comparison to mean anything.
+fn too_large(x: &Num) -> bool {
+    let c = x.to_c();
+    !(c.re.is_finite() && c.im.is_finite()) || c.norm() > 1e200
+}
+
+fn has_inf(e: &Expr) -> bool {
+    e.any_node(&|x| matches!(x, Expr::Const(Const::Inf)))
 }
 
 impl<'l> Comparer<'l> {
+    pub fn new(lim: &'l Limits) -> Self {
+        Comparer { lim, undecided: std::cell::Cell::new(false) }
+    }
+
     fn check(&self) -> Result<(), Timeout> {
         if self.lim.expired() {
             Err(Timeout)
@@ -262,11 +280,24 @@ impl<'l> Comparer<'l> {
         if let (Num::Rat(p), Num::Rat(q)) = (x, y) {
             return Ok(p == q);
         }
-        match crate::ball::certified_eq(a, b, env, self.lim) {
-            Some(r) => Ok(r),
+        use crate::ball::Cert;
+        match crate::ball::certified_cmp(a, b, env, self.lim) {
+            Some(Cert::Equal) => Ok(true),
+            Some(Cert::Different) => Ok(false),
+            Some(Cert::Undecided) => {
+                self.undecided.set(true);
+                Ok(false)
+            }
             None => {
                 self.check()?;
-                Ok(num_eq(x, y))
+                let eq = num_eq(x, y);
+                // overflowing values (`10^{10^{10}}+1` vs `10^{10^{10}}`) look equal in f64:
+                // not certified (a written infinity is another matter)
+                if eq && (too_large(x) || too_large(y)) && !has_inf(a) && !has_inf(b) {
+                    self.undecided.set(true);
+                    return Ok(false);
+                }
+                Ok(eq)
             }
         }
     }

@@ -15,6 +15,8 @@ pub enum Status {
     NoAnswer,
     Unparsable,
     Timeout,
+    /// Equality could not be certified (values too large to compare exactly): not correct.
+    Undecided,
 }
 
 impl Status {
@@ -25,9 +27,11 @@ impl Status {
             Status::NoAnswer => "no_answer",
             Status::Unparsable => "unparsable",
             Status::Timeout => "timeout",
+            Status::Undecided => "undecided",
         }
     }
-    pub const ALL: [Status; 5] = [Status::Correct, Status::Wrong, Status::NoAnswer, Status::Unparsable, Status::Timeout];
+    pub const ALL: [Status; 6] =
+        [Status::Correct, Status::Wrong, Status::NoAnswer, Status::Unparsable, Status::Timeout, Status::Undecided];
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,11 +58,15 @@ pub struct GradeOptions {
     /// Accept equal normalised strings without parsing (on by default; tests turn it off to
     /// exercise the parser and the equivalence on real data).
     pub literal_shortcut: bool,
+    /// Only the explicit answer markers count (a complete `\boxed{}`, a "final answer" phrase,
+    /// `####`); no fallback to math in the last sentence, a bare answer or the last number. For
+    /// RL recipes whose prompt asks for a box.
+    pub strict: bool,
 }
 
 impl Default for GradeOptions {
     fn default() -> Self {
-        GradeOptions { budget: Duration::from_millis(DEFAULT_BUDGET_MS), last_number: true, literal_shortcut: true }
+        GradeOptions { budget: Duration::from_millis(DEFAULT_BUDGET_MS), last_number: true, literal_shortcut: true, strict: false }
     }
 }
 
@@ -291,8 +299,15 @@ fn gold_magnitude(a: &Answer, lim: &Limits) -> Option<f64> {
     }
 }
 
-fn compare(g: &Parsed, p: &Parsed, lim: &Limits, g_deg: bool, p_deg: bool) -> Result<bool, Timeout> {
-    let cmp = Comparer { lim };
+/// Compare; `Ok(None)` when the answers could not be told apart but equality could not be
+/// certified either (status `undecided`).
+fn compare(g: &Parsed, p: &Parsed, lim: &Limits, g_deg: bool, p_deg: bool) -> Result<Option<bool>, Timeout> {
+    let cmp = Comparer::new(lim);
+    let r = compare_with(&cmp, g, p, lim, g_deg, p_deg)?;
+    Ok(if !r && cmp.undecided.get() { None } else { Some(r) })
+}
+
+fn compare_with(cmp: &Comparer, g: &Parsed, p: &Parsed, lim: &Limits, g_deg: bool, p_deg: bool) -> Result<bool, Timeout> {
     // gold in degrees, prediction in radians (a multiple of pi): `30^\circ` = `\frac{\pi}{6}`
     if g_deg && !p_deg && mentions_pi(&p.ans) {
         if let Some(pd) = radians_to_degrees(&p.ans) {
@@ -347,6 +362,9 @@ fn grade_inner(pred: &str, gold: &str, opts: &GradeOptions) -> Verdict {
         return Verdict { status: Status::NoAnswer, extracted: None, normalized_gold };
     }
     let extracted = extract_marked(pred).or_else(|| {
+        if opts.strict {
+            return None;
+        }
         // a bare answer ("\\frac{14}{3}", "x = 2", "Monday"): short, one line, and parses
         let t = pred.trim();
         let bare = !t.is_empty()
@@ -402,8 +420,9 @@ fn grade_inner(pred: &str, gold: &str, opts: &GradeOptions) -> Verdict {
         Prep::Fail => return mk(Status::Unparsable, Some(ext)),
     };
     match compare(&g, &p, &lim, gold_ans.is_some_and(in_degrees), in_degrees(ext)) {
-        Ok(true) => mk(Status::Correct, Some(ext)),
-        Ok(false) => mk(Status::Wrong, Some(ext)),
+        Ok(Some(true)) => mk(Status::Correct, Some(ext)),
+        Ok(Some(false)) => mk(Status::Wrong, Some(ext)),
+        Ok(None) => mk(Status::Undecided, Some(ext)),
         Err(Timeout) => mk(Status::Timeout, Some(ext)),
     }
 }
@@ -496,6 +515,30 @@ mod tests {
         bad("\\boxed{30^\\circ}", "\\frac{\\pi}{6}");
         // a plain number is not read as radians
         bad("\\boxed{0.5236}", "30^\\circ");
+    }
+
+    #[test]
+    fn too_large_to_certify_is_undecided() {
+        for (p, g) in [
+            ("10^{10^{10}}+1", "10^{10^{10}}"),
+            ("10^{10^{10}}", "10^{10^{10}}+1"),
+            ("2^{2^{2^{2^{2}}}}+1", "2^{2^{2^{2^{2}}}}"),
+            ("2^{2^{2^{2^{2}}}}", "2^{2^{2^{2^{2}}}}-1"),
+            ("2^{1000000}+\\sqrt2", "2^{1000000}+\\sqrt3"),
+            ("9^{9^{9}}+1", "9^{9^{9}}"),
+            ("10^{10^{10}}", "(10^{10})^{10^{9}}"),
+        ] {
+            let v = grade_one(&format!("\\boxed{{{p}}}"), g, &GradeOptions::default());
+            assert_eq!(v.status, Status::Undecided, "{p} vs {g}");
+            assert!(!v.correct());
+        }
+        // the same string is still correct (no comparison needed)
+        ok("\\boxed{10^{10^{10}}}", "10^{10^{10}}");
+        // certainly different values stay wrong, written infinities compare
+        bad("\\boxed{10^{10^{10}}}", "5");
+        bad("\\boxed{2^{2^{2^{2^{2}}}}}", "2^{2^{2^{2^{2}}}}\\cdot 2");
+        ok("\\boxed{(-\\infty, 3)}", "(-\\infty,3)");
+        ok("\\boxed{10^{400}+\\sqrt2}", "\\sqrt2+10^{400}");
     }
 
     #[test]

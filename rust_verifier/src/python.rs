@@ -36,7 +36,7 @@ pub struct Verdict {
     /// True when the prediction's answer is equivalent to the gold answer.
     #[pyo3(get)]
     correct: bool,
-    /// One of "correct", "wrong", "no_answer", "unparsable", "timeout".
+    /// One of "correct", "wrong", "no_answer", "unparsable", "timeout", "undecided".
     #[pyo3(get)]
     status: &'static str,
     /// The answer extracted from the prediction, or None.
@@ -104,15 +104,15 @@ impl Verdict {
 
 const CHUNK: usize = 8192;
 
-fn options(budget_ms: f64, last_number: bool) -> PyResult<GradeOptions> {
-    options_full(budget_ms, last_number, true)
+fn options(budget_ms: f64, last_number: bool, strict: bool) -> PyResult<GradeOptions> {
+    options_full(budget_ms, last_number, true, strict)
 }
 
-fn options_full(budget_ms: f64, last_number: bool, literal_shortcut: bool) -> PyResult<GradeOptions> {
+fn options_full(budget_ms: f64, last_number: bool, literal_shortcut: bool, strict: bool) -> PyResult<GradeOptions> {
     if !budget_ms.is_finite() || budget_ms <= 0.0 {
         return Err(InvalidArgumentError::new_err(format!("budget_ms must be a positive number, got {budget_ms}")));
     }
-    Ok(GradeOptions { budget: Duration::from_secs_f64(budget_ms / 1000.0), last_number, literal_shortcut })
+    Ok(GradeOptions { budget: Duration::from_secs_f64(budget_ms / 1000.0), last_number, literal_shortcut, strict })
 }
 
 /// Grade in chunks with the GIL released; Ctrl-C is honoured between chunks.
@@ -139,9 +139,9 @@ fn grade_chunked(
     Ok(out)
 }
 
-/// grade(preds, golds, *, threads=None, budget_ms=50.0, last_number=True) -> list[Verdict]
+/// grade(preds, golds, *, threads=None, budget_ms=50.0, last_number=True, strict=False) -> list[Verdict]
 #[pyfunction]
-#[pyo3(signature = (preds, golds, *, threads=None, budget_ms=50.0, last_number=true))]
+#[pyo3(signature = (preds, golds, *, threads=None, budget_ms=50.0, last_number=true, strict=false))]
 fn grade(
     py: Python<'_>,
     preds: Vec<String>,
@@ -149,8 +149,9 @@ fn grade(
     threads: Option<usize>,
     budget_ms: f64,
     last_number: bool,
+    strict: bool,
 ) -> PyResult<Vec<Verdict>> {
-    let opts = options(budget_ms, last_number)?;
+    let opts = options(budget_ms, last_number, strict)?;
     let vs = grade_chunked(py, &preds, &golds, threads, &opts)?;
     Ok(vs.into_iter().map(Verdict::from).collect())
 }
@@ -160,7 +161,8 @@ type Columns = (Vec<bool>, Vec<&'static str>, Vec<Option<String>>, Vec<Option<St
 /// Columnar grading for the Arrow path: (correct, status, extracted, normalized_gold) lists.
 /// `semantic_only` skips the equal-strings shortcut (tests use it to exercise the parser).
 #[pyfunction]
-#[pyo3(signature = (preds, golds, *, threads=None, budget_ms=50.0, last_number=true, semantic_only=false))]
+#[pyo3(signature = (preds, golds, *, threads=None, budget_ms=50.0, last_number=true, semantic_only=false, strict=false))]
+#[allow(clippy::too_many_arguments)]
 fn _grade_columns(
     py: Python<'_>,
     preds: Vec<String>,
@@ -169,8 +171,9 @@ fn _grade_columns(
     budget_ms: f64,
     last_number: bool,
     semantic_only: bool,
+    strict: bool,
 ) -> PyResult<Columns> {
-    let opts = options_full(budget_ms, last_number, !semantic_only)?;
+    let opts = options_full(budget_ms, last_number, !semantic_only, strict)?;
     let vs = grade_chunked(py, &preds, &golds, threads, &opts)?;
     let mut cols: Columns = (
         Vec::with_capacity(vs.len()),

@@ -3,7 +3,9 @@
 The work is done in Rust (``prl_verifier._prl_verifier``), in parallel with the GIL released.
 Bad *calls* (length mismatch, bad mode string, bad offsets, missing column) raise subclasses of
 :class:`VerifierError` (itself a ``ValueError``); bad *answers* are never exceptions, they are a
-status per row: ``correct``, ``wrong``, ``no_answer``, ``unparsable`` or ``timeout``.
+status per row: ``correct``, ``wrong``, ``no_answer``, ``unparsable``, ``timeout`` or
+``undecided`` (the answers could not be told apart, but equality could not be certified either:
+values too large to compare exactly; never counted correct).
 
 >>> import prl_verifier
 >>> [v.status for v in prl_verifier.grade(["so \\\\boxed{\\\\frac{1}{2}}", "#### 17"], ["0.5", "#### 18"])]
@@ -64,11 +66,11 @@ __all__ = [
     "split_steps_batch",
 ]
 
-STATUSES: tuple[str, ...] = ("correct", "wrong", "no_answer", "unparsable", "timeout")
+STATUSES: tuple[str, ...] = ("correct", "wrong", "no_answer", "unparsable", "timeout", "undecided")
 
 
 def reward(completions: Sequence[str], references: Sequence[str], **kw: Any) -> list[float | None]:
-    """Reward function in the open-r1 shape: 1.0 correct, 0.0 wrong / no answer / timeout,
+    """Reward function in the open-r1 shape: 1.0 correct, 0.0 wrong / no answer / timeout / undecided,
     None when the gold answer cannot be judged (status ``unparsable`` with an unusable gold)."""
     out: list[float | None] = []
     for v in grade(list(completions), list(references), **kw):
@@ -187,6 +189,7 @@ def grade_batch(
     threads: int | None = None,
     budget_ms: float = DEFAULT_BUDGET_MS,
     last_number: bool = True,
+    strict: bool = False,
 ) -> "pa.RecordBatch":
     """Grade the ``pred`` column against the ``gold`` column of an Arrow record batch.
 
@@ -200,7 +203,7 @@ def grade_batch(
     preds = _text_column(rb, pred, "predictions")
     golds = _text_column(rb, gold, "gold answers")
     correct, status, extracted, normalized = _grade_columns(
-        preds, golds, threads=threads, budget_ms=budget_ms, last_number=last_number
+        preds, golds, threads=threads, budget_ms=budget_ms, last_number=last_number, strict=strict
     )
     return pa.RecordBatch.from_arrays(
         [

@@ -26,7 +26,7 @@ class Verdict:
     def correct(self) -> bool: ...
     @property
     def status(self) -> str:
-        """One of "correct", "wrong", "no_answer", "unparsable", "timeout"."""
+        """One of "correct", "wrong", "no_answer", "unparsable", "timeout", "undecided"."""
     @property
     def extracted(self) -> str | None: ...
     @property
@@ -44,6 +44,7 @@ def grade(
     threads: int | None = None,
     budget_ms: float = 50.0,
     last_number: bool = True,
+    strict: bool = False,
 ) -> list[Verdict]:
     """Grade each prediction against its gold answer (bare answer, GSM8K or MATH solution)."""
 
@@ -55,6 +56,7 @@ def _grade_columns(
     budget_ms: float = 50.0,
     last_number: bool = True,
     semantic_only: bool = False,
+    strict: bool = False,
 ) -> tuple[list[bool], list[str], list[str | None], list[str | None]]: ...
 def _split_steps_flat(
     texts: list[str], offsets: bytes, counts: list[int], mode: str, *, threads: int | None = None

@@ -38,7 +38,40 @@ def last_boxed(text: str) -> str | None:
     return best
 
 
+def box_truncated(text: str) -> bool:
+    """The text was cut off inside its last box: a ``\\boxed{`` after the last complete box never
+    closes (or a bare ``\\boxed`` ends the text). Such a generation has no answer."""
+    last_complete = -1
+    last_open = -1
+    for m in _BOX.finditer(text):
+        depth = 0
+        i = m.end() - 1
+        closed = False
+        while i < len(text):
+            c = text[i]
+            if c == "\\":
+                i += 2
+                continue
+            if c == "{":
+                depth += 1
+            elif c == "}":
+                depth -= 1
+                if depth == 0:
+                    closed = True
+                    break
+            i += 1
+        if closed:
+            last_complete = max(last_complete, m.start())
+        else:
+            last_open = m.start()
+    if re.search(r"\\(?:boxed|fbox)\s*$", text):
+        last_open = max(last_open, text.rstrip().rfind("\\"))
+    return last_open > last_complete
+
+
 def extract(text: str, *, gold: bool = False) -> str | None:
+    if not gold and box_truncated(text):
+        return None
     b = last_boxed(text)
     if b is not None and b.strip():
         return b.strip()
@@ -72,7 +105,7 @@ def _clean(s: str) -> str:
     for a, b in [
         ("\\left", ""), ("\\right", ""), ("\\!", ""), ("\\,", ""), ("\\;", ""), ("\\dfrac", "\\frac"),
         ("\\tfrac", "\\frac"), ("\\cdots", "\\ldots"), ("\\dots", "\\ldots"), ("\\cdot", "*"), ("\\times", "*"), ("\\pi", " pi "), ("\\infty", " oo "),
-        ("\\$", ""), ("^\\circ", ""), ("^{\\circ}", ""), ("\\%", ""),
+        ("\\$", ""), ("^\\circ", ""), ("^{\\circ}", ""), ("\\%", "%"),
     ]:
         s = s.replace(a, b)
     # thousands separators: 1,234,567
@@ -256,6 +289,29 @@ def structures_equal(x: Any, y: Any) -> bool:
     return False
 
 
+_CHOICE_WRAP = re.compile(r"\\(?:textbf|textrm|textit|textsf|texttt|text|mathrm|mathbf|mbox|bf|rm)")
+_CHOICE_ITEM = r"(?:\(\s*[A-Z]\s*\)|\b[A-Z]\)|\b[A-Z]\b(?![\^_*=+\-/'!<>\[]))"
+_CHOICE_LIST = re.compile(rf"^\s*(?:(?:option|choice|answer|is)\b\s*:?\s*)*({_CHOICE_ITEM}(?:(?:\s*(?:[,;&/\\]|\band\b|\bor\b))*\s*{_CHOICE_ITEM})*)\s*\.?\s*$", re.I)
+
+
+def choice_letters(s: str) -> tuple[frozenset[str], bool] | None:
+    """Option letters of an answer written as a list of options (``C``, ``(C)``, ``\\textbf{(C)}``,
+    ``C)``, ``\\text{C, F, H}``, ``(C) or (D)``) and whether a letter had a parenthesis; None if
+    it is not such a list. (The Rust side also reads one marked option followed by its content.)"""
+    t = _CHOICE_WRAP.sub(" ", s).replace("{", " ").replace("}", " ")
+    m = _CHOICE_LIST.match(t)
+    if m is None or m.group(1) is None:
+        return None
+    body = m.group(1)
+    letters = re.findall(r"\(\s*([A-Z])\s*\)|\b([A-Z])\b", body)
+    return frozenset(a or b for a, b in letters), "(" in body or ")" in body
+
+
+def _percent_split(s: str) -> tuple[str, bool]:
+    c = _clean(s)
+    return c.replace("%", "").strip(), "%" in c
+
+
 def grade(pred: str, gold: str) -> str:
     """Status of one pair: correct / wrong / no_answer / unparsable."""
     g = extract(gold, gold=True)
@@ -266,7 +322,25 @@ def grade(pred: str, gold: str) -> str:
         return "unparsable"
     if "".join(_clean(p).split()) == "".join(_clean(g).split()):
         return "correct"
+    gc = choice_letters(_clean(g))
+    if gc is not None and (len(gc[0]) > 1 or gc[1] or gc[0] <= set("ABCDE")):
+        pc = choice_letters(_clean(p))
+        return "correct" if pc is not None and pc[0] == gc[0] else "wrong"
+    (g, g_pct), (p, p_pct) = _percent_split(g), _percent_split(p)
+    if p_pct and not g_pct:
+        # one reading per gold: |gold| <= 1 reads x% as x/100, a larger gold as x
+        gs, ps = to_structure(g), to_structure(p)
+        if gs is None or ps is None:
+            return "unparsable"
+        if gs[0] == "expr" and ps[0] == "expr" and not gs[1].free_symbols and abs(complex(gs[1].evalf())) <= 1:
+            ps = ("expr", ps[1] / 100)
+        return "correct" if structures_equal(gs, ps) else "wrong"
     gs, ps = to_structure(g), to_structure(p)
     if gs is None or ps is None:
         return "unparsable"
-    return "correct" if structures_equal(gs, ps) else "wrong"
+    if structures_equal(gs, ps):
+        return "correct"
+    if g_pct and not p_pct and gs[0] == "expr" and ps[0] == "expr":
+        # a percent gold: its number of percent, or that number divided by 100
+        return "correct" if _num_eq(gs[1] / 100, ps[1]) else "wrong"
+    return "wrong"

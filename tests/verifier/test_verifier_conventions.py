@@ -1,0 +1,144 @@
+"""Grading conventions that a policy could exploit or that reject right answers (issue 13).
+
+Each class has a table test and, where the sympy reference models it, a hypothesis test that the
+Rust verdicts agree with ``prl_verifier.reference`` and with the truth known by construction.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import prl_verifier as pv
+
+sympy = pytest.importorskip("sympy")
+from prl_verifier import reference  # noqa: E402
+
+
+def status(pred: str, gold: str, **kw) -> str:
+    return pv.grade([pred], [gold], threads=1, **kw)[0].status
+
+
+# ------------------------------------------------------------------ wrong answers a policy finds
+
+HEDGES = [
+    "C, D", "\\text{(C) or (D)}", "\\text{C and D}", "(C) or (D)", "C/D", "A = 5", "B^2", "E_2", "\\mathrm{E}*2",
+    "\\text{(C) 12 or (D) 13}", "C+D", "CD",
+]
+ONE_OPTION = ["\\textbf{(B)}", "(B)", "B)", "\\text{B}", "B", "\\text{(B) } 12", "\\mathbf{B}", "\\text{Option B}"]
+
+
+@pytest.mark.parametrize("pred", HEDGES)
+@pytest.mark.parametrize("gold", ["A", "B", "C", "D", "E", "\\text{(C)}", "\\textbf{(D)}"])
+def test_choice_hedges_are_wrong(pred: str, gold: str) -> None:
+    assert status(f"\\boxed{{{pred}}}", gold) == "wrong"
+    assert reference.grade(f"\\boxed{{{pred}}}", gold) in ("wrong", "unparsable")
+
+
+@pytest.mark.parametrize("pred", ONE_OPTION)
+def test_choice_spellings_of_one_option(pred: str) -> None:
+    for gold in ["B", "(B)", "\\text{(B)}", "\\textbf{(B)}"]:
+        assert status(f"\\boxed{{{pred}}}", gold) == "correct", (pred, gold)
+        assert status(f"\\boxed{{{pred}}}", gold.replace("B", "C")) == "wrong", (pred, gold)
+
+
+def test_multi_select_needs_the_whole_set() -> None:
+    gold = "\\text{C, F, H}"
+    assert status("\\boxed{\\text{C, F}}", gold) == "wrong"
+    assert status("\\boxed{\\text{C, F, H, J}}", gold) == "wrong"
+    assert status("\\boxed{\\text{H, F, C}}", gold) == "correct"
+    assert status("\\boxed{(C), (F), and (H)}", gold) == "correct"
+
+
+LETTERS = st.lists(st.sampled_from("ABCDEFGH"), min_size=1, max_size=4, unique=True)
+
+
+@settings(max_examples=120, deadline=None)
+@given(LETTERS, LETTERS, st.integers(0, 2**32))
+def test_choice_sets_against_reference(gold: list[str], pred: list[str], seed: int) -> None:
+    rng = random.Random(seed)
+    item = lambda c: rng.choice([c, f"({c})", f"{c})"])  # noqa: E731
+    sep = lambda: rng.choice([", ", " and ", " or ", ", and "])  # noqa: E731
+    g = "\\text{" + ", ".join(gold) + "}" if len(gold) > 1 else (gold[0] if gold[0] <= "E" else f"({gold[0]})")
+    body = item(pred[0])
+    for c in pred[1:]:
+        body += sep() + item(c)
+    p = "\\boxed{" + rng.choice([body, f"\\text{{{body}}}", f"\\textbf{{{body}}}"]) + "}"
+    truth = set(gold) == set(pred)
+    assert (status(p, g) == "correct") == truth, (p, g)
+    assert (reference.grade(p, g) == "correct") == truth, (p, g)
+
+
+def test_percent_never_both_readings() -> None:
+    assert status("\\boxed{0.5\\%}", "0.5") == "wrong"
+    assert status("\\boxed{50\\%}", "0.5") == "correct"
+    assert status("\\boxed{50\\%}", "50") == "correct"
+    assert status("\\boxed{5000\\%}", "50") == "wrong"
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(-2000, 2000), st.sampled_from([1, 2, 4, 5, 8, 10, 100]))
+def test_percent_one_reading_per_gold(num: int, den: int) -> None:
+    g = sympy.Rational(num, den)
+    gold = f"\\frac{{{num}}}{{{den}}}" if den > 1 else str(num)
+    x, y = g, g * 100  # `x%` read as x, and `(100 g)%` read as g
+
+    def lit(v) -> str:
+        return f"\\frac{{{v.p}}}{{{v.q}}}" if v.q != 1 else str(v.p)
+
+    a, b = status(f"\\boxed{{{lit(x)}\\%}}", gold), status(f"\\boxed{{{lit(y)}\\%}}", gold)
+    if g != 0:
+        assert not (a == "correct" and b == "correct"), (gold, a, b)
+    assert "correct" in (a, b), (gold, a, b)
+    # the reading is the one the sympy reference takes
+    assert (reference.grade(f"\\boxed{{{lit(x)}\\%}}", gold) == "correct") == (a == "correct")
+    assert (reference.grade(f"\\boxed{{{lit(y)}\\%}}", gold) == "correct") == (b == "correct")
+    # |gold| <= 1 is a fraction: `x%` means x/100
+    assert (b == "correct") == (abs(g) <= 1)
+
+
+@pytest.mark.parametrize(
+    ("pred", "gold", "expected"),
+    [
+        ("\\boxed{\\cos(13)}", "\\cos 13^\\circ", "wrong"),
+        ("\\boxed{\\cos 13}", "\\cos 13^{\\circ}", "wrong"),
+        ("\\boxed{\\sin 77^\\circ}", "\\cos 13^\\circ", "correct"),
+        ("\\boxed{\\sin(77°)}", "\\cos 13^\\circ", "correct"),
+        ("\\boxed{\\cos \\frac{13\\pi}{180}}", "\\cos 13^\\circ", "correct"),
+        ("\\boxed{\\frac{\\sqrt3}{2}}", "\\cos 30^\\circ", "correct"),
+        ("\\boxed{\\tan 30^\\circ}", "\\frac{\\sqrt{3}}{3}", "correct"),
+        ("\\boxed{\\tan 30}", "\\frac{\\sqrt{3}}{3}", "wrong"),
+        ("\\boxed{13^\\circ}", "13", "correct"),
+    ],
+)
+def test_degrees_inside_functions(pred: str, gold: str, expected: str) -> None:
+    assert status(pred, gold) == expected
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(-1000, 1000), st.text(alphabet="abc 123+=\n.", max_size=40), st.integers(0, 6))
+def test_truncated_box_is_no_answer(n: int, prefix: str, cut: int) -> None:
+    full = f"\\frac{{{n}}}{{7}}"
+    part = full[: max(0, len(full) - 1 - cut)]
+    for pred in [f"{prefix} so \\boxed{{{part}", f"{prefix} \\boxed{{{n}}} or rather \\boxed{{{part}", f"{prefix} {n} \\boxed"]:
+        assert status(pred, str(n)) == "no_answer", pred
+        assert status(pred, str(n), strict=True) == "no_answer", pred
+        assert reference.grade(pred, str(n)) == "no_answer", pred
+
+
+@pytest.mark.parametrize(
+    ("pred", "gold"),
+    [
+        ("10^{10^{10}}+1", "10^{10^{10}}"),
+        ("2^{2^{2^{2^{2}}}}+1", "2^{2^{2^{2^{2}}}}"),
+        ("2^{1000000}+\\sqrt2", "2^{1000000}+\\sqrt3"),
+        ("9^{9^9}-1", "9^{9^9}"),
+    ],
+)
+def test_too_large_to_certify_is_undecided(pred: str, gold: str) -> None:
+    (v,) = pv.grade([f"\\boxed{{{pred}}}"], [gold], threads=1)
+    assert v.status == "undecided" and not v.correct
+    assert pv.reward([f"\\boxed{{{pred}}}"], [gold]) == [0.0]
