@@ -9,12 +9,19 @@ Batch layout used by the trainer (B samples):
 Position ids are ``cumsum(attention_mask) - 1`` so that a left-padded prompt sees the positions it
 saw during generation. Logits are divided by the sampling temperature, as the rollout engine does.
 
-Shared prompts (``share_prompts=True``, the default): the n samples of a group repeat one prompt, so
+Shared prompts (``prompt_pass="auto"``, the default): the n samples of a group repeat one prompt, so
 the prompt columns are run once per distinct prompt (with the KV cache on), their keys and values
 are gathered back to every row, and only the response columns run per row. Same values as the
 plain forward up to float rounding, gradients included (they flow into the shared prompt pass);
 with 8 samples per prompt the prompt's share of the forward and backward FLOPs drops 8-fold.
 :func:`response_logprobs_plain` is the one-pass twin (the oracle in the tests).
+
+Forward count under FSDP: every forward all-gathers the parameters, so all ranks must run the same
+number of forwards. "auto" picks one pass or two from the rows a rank holds, which differ between
+ranks, and a rank running one forward while another runs two deadlocks. Under torchrun the trainer
+therefore passes ``prompt_pass="shared"``: always two forwards (prompt, then responses), even when
+every prompt of a micro-batch is distinct (then G = B and the result equals the plain pass), a rule
+that depends on nothing rank-local. Gradient checkpointing forces the plain pass on every rank alike.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["response_logprobs", "response_logprobs_plain", "position_ids_from_mask"]
+__all__ = ["PROMPT_PASSES", "response_logprobs", "response_logprobs_plain", "position_ids_from_mask"]
 
 
 def position_ids_from_mask(attention_mask: Tensor) -> Tensor:
@@ -30,24 +37,31 @@ def position_ids_from_mask(attention_mask: Tensor) -> Tensor:
     return (attention_mask.long().cumsum(-1) - 1).clamp_min(0)
 
 
+PROMPT_PASSES = ("auto", "shared", "plain")
+
+
 def response_logprobs(model: torch.nn.Module, input_ids: Tensor, attention_mask: Tensor, response_len: int, *,
-                      temperature: float = 1.0, with_entropy: bool = False, share_prompts: bool = True
+                      temperature: float = 1.0, with_entropy: bool = False, prompt_pass: str = "auto"
                       ) -> tuple[Tensor, Tensor | None]:
     """Log-prob of every response token (the last ``response_len`` columns) and optionally the entropy.
 
     input_ids [B, L], attention_mask [B, L] -> logp [B, T] float32, entropy [B, T] float32 | None
-    (T = response_len; values on padding are meaningless: multiply by the response mask).
-    Rows whose prompt columns (ids and mask) are equal share one prompt pass (see the module doc).
+    (T = response_len; values on padding are meaningless: select them away with the response mask).
+    ``prompt_pass``: "auto" shares one prompt pass among rows whose prompt columns (ids and mask) are
+    equal when some are; "shared" always runs the two passes (the forward count is then independent
+    of the rows: what FSDP needs, see the module doc); "plain" always one pass.
     """
+    if prompt_pass not in PROMPT_PASSES:
+        raise ValueError(f"prompt_pass must be one of {PROMPT_PASSES}, got {prompt_pass!r}")
     B, L = input_ids.shape
     T = int(response_len)
     if not 0 < T < L:
         raise ValueError(f"response_len={T} must lie in [1, {L - 1}] for sequences of length {L}")
     P = L - T
-    if share_prompts and B > 1 and not getattr(model, "is_gradient_checkpointing", False):
+    if prompt_pass != "plain" and not getattr(model, "is_gradient_checkpointing", False):
         key = torch.cat([input_ids[:, :P], attention_mask[:, :P].to(input_ids.dtype)], 1)  # [B, 2P]
         uniq, inv = torch.unique(key, dim=0, return_inverse=True)  # [G, 2P], [B]
-        if len(uniq) < B:
+        if prompt_pass == "shared" or len(uniq) < B:
             return _shared_prompt_logprobs(model, input_ids, attention_mask, T, uniq[:, :P], uniq[:, P:], inv,
                                            temperature, with_entropy)
     return response_logprobs_plain(model, input_ids, attention_mask, T, temperature=temperature,

@@ -388,17 +388,22 @@ class Trainer:
         return path
 
     # ------------------------------------------------------------------------------- forward helpers
-    def _logp(self, model: torch.nn.Module, b: Batch, idx: torch.Tensor, *, grad: bool, entropy: bool = False
-              ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Log-probs of rows ``idx``, trimmed to their own longest prompt/response: [b, T] (zeros past T_b)."""
+    def _logp(self, model: torch.nn.Module, b: Batch, idx: torch.Tensor, *, grad: bool, entropy: bool = False,
+              sampling_temperature: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Log-probs of rows ``idx``, trimmed to their own longest prompt/response: [b, T] (zeros past T_b).
+        At the sampling temperature (the policy's ratio), or at temperature 1 (``sampling_temperature=
+        False``: the models' own distributions, which PRIME's implicit reward is defined on)."""
         P_b = int(b.prompt_lens[idx.cpu()].max())
         T_b = int(b.response_lens[idx.cpu()].max())
         ids = b.input_ids[idx, b.P - P_b: b.P + T_b]  # [b, P_b + T_b]
         att = b.attention_mask[idx, b.P - P_b: b.P + T_b]
-        temp = self.cfg.rollout.temperature if self.cfg.rollout.temperature > 0 else 1.0
+        temp = self.cfg.rollout.temperature if sampling_temperature and self.cfg.rollout.temperature > 0 else 1.0
+        # under torchrun the forward count must not depend on this rank's rows (logprobs module doc)
+        prompt_pass = "shared" if self.env.distributed else "auto"
         with torch.set_grad_enabled(grad):
             try:
-                lp, ent = response_logprobs(model, ids, att, T_b, temperature=temp, with_entropy=entropy)
+                lp, ent = response_logprobs(model, ids, att, T_b, temperature=temp, with_entropy=entropy,
+                                            prompt_pass=prompt_pass)
             except torch.OutOfMemoryError as e:
                 raise RuntimeError(oom_message("the forward pass", "train.micro_batch_size",
                                                self.cfg.train.micro_batch_size)) from e
@@ -428,14 +433,15 @@ class Trainer:
         return torch.zeros(1, dtype=torch.long, device=ch.device), 0.0
 
     @torch.no_grad()
-    def _logp_all(self, model: torch.nn.Module, b: Batch, entropy: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _logp_all(self, model: torch.nn.Module, b: Batch, entropy: bool = False, sampling_temperature: bool = True
+                  ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Log-probs (and entropies) of every row [B, T]; under torchrun each rank computes its own
         rows and the results are gathered."""
         own = self._own_rows(b.B)
         lps, ents = [], []
         for ch in self._chunks(own, most=-(-b.B // self.env.world_size)):
             rows, w = self._rows(ch)
-            lp, ent = self._logp(model, b, rows, grad=False, entropy=entropy)
+            lp, ent = self._logp(model, b, rows, grad=False, entropy=entropy, sampling_temperature=sampling_temperature)
             if w:
                 lps.append(lp)
                 ents.append(ent)
@@ -607,7 +613,11 @@ class Trainer:
             kw.update(eps=c.algo.eps)
         elif name == "prime":
             with timer("prm"):
-                kw["token_rewards"] = self._prime(b, ref_logp, R01, group_ids, m)
+                # the implicit reward lives on the models' own distributions (temperature 1, as verl's
+                # PRIME recipe); the reference pass above is at the sampling temperature for the KL terms
+                ref_prm = ref_logp if c.rollout.temperature in (0.0, 1.0) else self._logp_all(
+                    self.ref, b, sampling_temperature=False)[0]  # [B, T]
+                kw["token_rewards"] = self._prime(b, ref_prm, R01, group_ids, m)
             p = c.algo.prime
             kw.update(gamma=p.gamma, w_process=p.w_process, w_outcome=p.w_outcome, reward_norm=p.reward_norm,
                       whiten=p.whiten)
@@ -681,7 +691,7 @@ class Trainer:
         assert self.prm is not None and self.prm_opt is not None
         mask = b.response_mask
         if p.update == "after":
-            prm_logp, _ = self._logp_all(self.prm, b)
+            prm_logp, _ = self._logp_all(self.prm, b, sampling_temperature=False)
         stats: list[dict[str, float]] = []  # first epoch only: the PRM's accuracy on fresh data
         own = self._own_rows(b.B)
         for epoch in range(p.epochs):
@@ -689,7 +699,7 @@ class Trainer:
             ok = True
             for ch in self._chunks(own, most=-(-b.B // self.env.world_size)):
                 rows, w = self._rows(ch)
-                lp, _ = self._logp(self.prm, b, rows, grad=True)
+                lp, _ = self._logp(self.prm, b, rows, grad=True, sampling_temperature=False)
                 loss, mm = algos.prime_prm_loss(lp, ref_logp[rows], R01[rows], mask[rows], beta=p.beta,
                                                 normalizer=float(b.B))
                 if not self._all_finite(loss):
@@ -726,7 +736,7 @@ class Trainer:
                 if auc == auc:  # NaN without a (correct, wrong) pair
                     m[key] = auc
         if p.update == "before":
-            prm_logp, _ = self._logp_all(self.prm, b)
+            prm_logp, _ = self._logp_all(self.prm, b, sampling_temperature=False)
         q = algos.prime_token_rewards(prm_logp, ref_logp, mask, beta=p.beta)  # [B, T]
         m["prm/token_reward_mean"] = float((q * mask).sum() / mask.sum().clamp_min(1))
         return q

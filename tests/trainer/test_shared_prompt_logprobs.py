@@ -64,7 +64,7 @@ def test_no_sharing_with_gradient_checkpointing_or_when_off(tok):
     response_logprobs(model, ids, att, T)
     assert [s[0] for s in calls] == [2, 6]  # one prompt pass over the 2 distinct prompts, then 6 response rows
     calls.clear()
-    out, _ = response_logprobs(model, ids, att, T, share_prompts=False)
+    out, _ = response_logprobs(model, ids, att, T, prompt_pass="plain")
     assert calls == [ids.shape]
     torch.testing.assert_close(out * mask, ref * mask)
     model.gradient_checkpointing_enable()
