@@ -1,0 +1,191 @@
+# The code that runs inside every sandboxed process (prl_verifier.code passes this file's text with
+# `python -I -c`; the file itself is never imported).  It is trusted code: it isolates the fresh
+# process (network and mount namespaces, rlimits, an unprivileged uid) and then runs the untrusted
+# program.  Nothing here may depend on the parent's memory: the process is fresh, single-threaded,
+# and reads its settings from argv[1] (JSON, no secrets) and the program, tests and the run's nonce
+# from an unnamed temporary file open on fd `payload_fd` (closed before the program runs).
+#
+# Exit codes: 0 normal end; 1 the program raised or exited non-zero; 71 the isolation failed
+# (reported by the parent as sandbox_error).  Assert mode writes one line per test to fd
+# `result_fd`: "NONCE i pass|fail|error NAME", then "NONCE done"; the parent accepts only lines
+# that carry the nonce and requires a result for every test, the "done" line and exit code 0.
+
+
+def _main():
+    import json
+    import os
+    import resource
+    import signal
+    import sys
+
+    cfg = json.loads(sys.argv[1])
+    write, exit_ = os.write, os._exit  # captured before the program runs (it may patch os)
+
+    def fatal(msg):
+        write(2, ("sandbox: " + msg + "\n").encode())
+        exit_(71)
+
+    # ---- namespaces (as root: CAP_SYS_ADMIN; without root: an unprivileged user namespace)
+    flags = 0
+    if cfg["net"]:
+        flags |= 0x40000000  # CLONE_NEWNET: no interface but a downed loopback
+    if cfg["mnt"]:
+        flags |= 0x00020000  # CLONE_NEWNS: private tmpfs for /tmp, /var/tmp, /dev/shm
+    if cfg["userns"]:
+        flags |= 0x10000000  # CLONE_NEWUSER
+    libc = None
+    if flags or cfg["mnt"]:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+        if libc.unshare(flags) != 0:
+            fatal("unshare(%#x): %s" % (flags, os.strerror(ctypes.get_errno())))
+
+    uid = cfg["uid"]
+    work = cfg["workdir"]
+    if cfg["mnt"]:
+        import ctypes
+
+        MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE, MS_RDONLY = 2, 4, 16384, 1 << 18, 1
+
+        def mount(src, target, fstype, fl, data):
+            if libc.mount(src, target.encode(), fstype, fl, data) != 0:
+                fatal("mount %s: %s" % (target, os.strerror(ctypes.get_errno())))
+
+        mount(None, "/", None, MS_REC | MS_PRIVATE, None)  # nothing propagates back to the host
+        size = ("size=%dk,mode=1777" % (cfg["tmpfs_kb"],)).encode()
+        for d in ("/tmp", "/var/tmp", "/dev/shm"):
+            if os.path.isdir(d) and not os.path.islink(d):
+                mount(b"tmpfs", d, b"tmpfs", MS_NOSUID | MS_NODEV, size)
+        for d in cfg["hide"]:
+            if os.path.isdir(d):
+                mount(b"tmpfs", d, b"tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY, b"size=4k,mode=555")
+        work = "/tmp/sandbox"
+        os.mkdir(work, 0o700)
+        if uid is not None:
+            os.chown(work, uid, uid)
+    try:
+        os.chdir(work)
+    except OSError as e:
+        fatal("chdir %s: %s" % (work, e))
+
+    # ---- limits (set while privileged; the hard limits cannot be raised by the program)
+    def lim(which, value):
+        try:
+            resource.setrlimit(which, (value, value))
+        except (ValueError, OSError) as e:
+            fatal("setrlimit %s: %s" % (which, e))
+
+    cpu = int(cfg["cpu_seconds"])
+    try:
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))  # SIGXCPU, then SIGKILL a second later
+    except (ValueError, OSError) as e:
+        fatal("setrlimit CPU: %s" % e)
+    lim(resource.RLIMIT_AS, cfg["memory_bytes"])
+    lim(resource.RLIMIT_FSIZE, cfg["file_bytes"])
+    lim(resource.RLIMIT_CORE, 0)
+    lim(resource.RLIMIT_NOFILE, 256)
+    if cfg["nproc"] is not None:
+        lim(resource.RLIMIT_NPROC, cfg["nproc"])
+
+    # ---- drop to the run's own unprivileged uid (root only), then kill whatever an earlier program
+    # left running under that uid (kill(-1) as an unprivileged uid reaches only that uid's processes)
+    if uid is not None:
+        try:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+        except OSError as e:
+            fatal("setuid %d: %s" % (uid, e))
+        if os.getuid() == 0 or os.geteuid() == 0:
+            fatal("still root after setuid")
+        if cfg["reap"]:
+            try:
+                os.kill(-1, signal.SIGKILL)
+            except OSError:
+                pass
+
+    # ---- the payload: program, setup, tests, nonce (read, then the fd is closed)
+    fd = cfg["payload_fd"]
+    chunks = []
+    while True:
+        b = os.read(fd, 1 << 20)
+        if not b:
+            break
+        chunks.append(b)
+    os.close(fd)
+    p = json.loads(b"".join(chunks).decode("utf-8"))
+    del chunks
+    if cfg.get("probe"):
+        for m in p.get("imports", ()):
+            __import__(m)  # the interpreter's standard library is readable by the sandbox uid
+        write(1, json.dumps({"uid": os.getuid(), "cwd": os.getcwd()}).encode())
+        exit_(0)
+
+    import traceback
+
+    rfd = cfg["result_fd"]
+    nonce = p.pop("nonce")
+    _exec, _compile, _isinstance, _type = exec, compile, isinstance, type
+    _AssertionError, _BaseException, _SystemExit = AssertionError, BaseException, SystemExit
+    flush_out, flush_err = sys.stdout.flush, sys.stderr.flush
+    print_exc = traceback.print_exc
+
+    def report(line):
+        try:
+            write(rfd, (nonce + " " + line + "\n").encode())
+        except OSError:
+            exit_(1)
+
+    def finish(code):
+        try:
+            flush_out()
+            flush_err()
+        except _BaseException:
+            pass
+        exit_(code)
+
+    if p["mode"] == "stdio":
+        g = {"__name__": "__main__", "__builtins__": __builtins__}
+        try:
+            _exec(_compile(p["program"], "<solution>", "exec"), g)
+        except _SystemExit as e:
+            finish(0 if e.code in (None, 0) else 1)
+        except _BaseException:
+            print_exc()
+            finish(1)
+        finish(0)
+
+    # assert mode: the program, then the setup (e.g. HumanEval's check), then each test statement
+    g = {"__name__": "__solution__", "__builtins__": __builtins__}
+    p_program, p_setup, p_tests = p["program"], p.get("setup") or "", p["tests"]
+    del p
+    try:
+        _exec(_compile(p_program, "<solution>", "exec"), g)
+    except _BaseException as e:
+        report("load " + _type(e).__name__)
+        print_exc()
+        finish(1)
+    if p_setup:
+        try:
+            _exec(_compile(p_setup, "<test setup>", "exec"), g)
+        except _BaseException as e:
+            report("setup " + _type(e).__name__)
+            print_exc()
+            finish(1)
+    i = 0
+    for t in p_tests:
+        try:
+            _exec(_compile(t, "<test %d>" % i, "exec"), g)
+            report("%d pass" % i)
+        except _AssertionError:
+            report("%d fail" % i)
+        except _BaseException as e:
+            report("%d error %s" % (i, _type(e).__name__))
+        i += 1
+    report("done")
+    finish(0)
+
+
+_main()
