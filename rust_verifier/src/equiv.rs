@@ -560,7 +560,15 @@ fn assignment(es: &[Expr]) -> Option<(&str, &Expr)> {
 
 fn assignment_rel<'a>(es: &'a [Expr], ops: &[RelOp]) -> Option<&'a Expr> {
     if ops.len() == 1 && ops[0] == RelOp::Eq {
-        return assignment(es).map(|(_, e)| e);
+        if let Some((_, e)) = assignment(es) {
+            return Some(e);
+        }
+        // `a+b = 4`, `xy = 6`: an expression of names only (numbers only in exponents) equal to a
+        // value is that value (`x+1 = 4` is not 4)
+        if names_only(&es[0]) && free_of_vars(&es[1]) {
+            return Some(&es[1]);
+        }
+        return None;
     }
     // `x = y = 3`: the last value
     if !ops.is_empty() && ops.iter().all(|o| *o == RelOp::Eq) {
@@ -581,6 +589,17 @@ fn rel_form(a: &Expr, op: RelOp, b: &Expr) -> (Expr, RelOp) {
         RelOp::Eq | RelOp::Ne | RelOp::Lt | RelOp::Le => (sub(a, b), op),
         RelOp::Gt => (sub(b, a), RelOp::Lt),
         RelOp::Ge => (sub(b, a), RelOp::Le),
+    }
+}
+
+/// Variables combined by + - * / and powers, with numbers only in exponents.
+fn names_only(e: &Expr) -> bool {
+    match e {
+        Expr::Var(_) => true,
+        Expr::Add(a, b) | Expr::Sub(a, b) | Expr::Mul(a, b) | Expr::Div(a, b) => names_only(a) && names_only(b),
+        Expr::Neg(a) => names_only(a),
+        Expr::Pow(a, _) => names_only(a),
+        _ => false,
     }
 }
 
@@ -683,7 +702,17 @@ pub fn canon(a: Answer) -> Answer {
                 Answer::List(flat)
             }
         }
-        Answer::Set(items) => Answer::Set(items.into_iter().map(canon).collect()),
+        Answer::Set(items) => {
+            // `\{1\pm\sqrt5, -2\}`: the choices of a `±` are members of the set
+            let mut flat = Vec::new();
+            for x in items.into_iter().map(canon) {
+                match x {
+                    Answer::List(inner) => flat.extend(inner),
+                    o => flat.push(o),
+                }
+            }
+            Answer::Set(flat)
+        }
         Answer::Tuple(items, p) => Answer::Tuple(items.into_iter().map(canon).collect(), p),
         Answer::Union(items) => Answer::Union(items.into_iter().map(canon).collect()),
         other => other,

@@ -118,6 +118,39 @@ fn prose_words(s: &str) -> usize {
     n
 }
 
+/// Words that open a sentence before the answer inside a box: `\boxed{so x = \frac12}`.
+const LEADING_WORDS: &[&str] = &[
+    "so", "thus", "therefore", "hence", "then", "we", "get", "have", "obtain", "find", "the", "answer", "final", "is",
+    "which", "gives", "it", "that", "this", "equals", "result", "solution", "value", "of", "and", "finally",
+];
+
+/// The answer without leading prose words (kept whole when nothing would be left).
+fn strip_leading_words(s: &str) -> &str {
+    let mut t = s.trim_start();
+    loop {
+        let n = t.bytes().take_while(|c| c.is_ascii_alphabetic()).count();
+        if n == 0 {
+            break;
+        }
+        let w = t[..n].to_ascii_lowercase();
+        let after = &t[n..];
+        let sep = after.starts_with(|c: char| c.is_whitespace() || c == ':' || c == ',');
+        if !sep || !LEADING_WORDS.contains(&w.as_str()) {
+            break;
+        }
+        let rest = after.trim_start_matches(|c: char| c.is_whitespace() || c == ':' || c == ',');
+        if rest.is_empty() {
+            break;
+        }
+        t = rest;
+    }
+    if t.is_empty() {
+        s
+    } else {
+        t
+    }
+}
+
 fn squash(s: &str) -> String {
     s.chars().filter(|c| !c.is_whitespace()).collect()
 }
@@ -397,6 +430,7 @@ fn grade_inner(pred: &str, gold: &str, opts: &GradeOptions) -> Verdict {
         _ => return mk(Status::Unparsable, Some(ext)),
     };
     let cp = clean(ext);
+    let cp = strip_leading_words(&cp).to_string();
     if opts.literal_shortcut && squash(&cp) == squash(&ng) {
         return mk(Status::Correct, Some(ext));
     }
@@ -427,12 +461,41 @@ fn grade_inner(pred: &str, gold: &str, opts: &GradeOptions) -> Verdict {
     }
 }
 
+/// Deepest bracket nesting (`(`, `[`, `{`) in the text, in one pass.
+fn bracket_depth(s: &str) -> usize {
+    let (mut d, mut m) = (0usize, 0usize);
+    for c in s.bytes() {
+        match c {
+            b'(' | b'[' | b'{' => {
+                d += 1;
+                m = m.max(d);
+            }
+            b')' | b']' | b'}' => d = d.saturating_sub(1),
+            _ => {}
+        }
+    }
+    m
+}
+
+/// Answers nested deeper than this are graded on a thread with [`DEEP_STACK`] bytes of stack (the
+/// recursive-descent parser takes about six frames per level, up to [`crate::parse::MAX_DEPTH`]).
+const DEEP_NESTING: usize = 40;
+const DEEP_STACK: usize = 512 << 20;
+
 /// Grade one pair. Never panics: an internal panic becomes status `unparsable`.
 pub fn grade_one(pred: &str, gold: &str, opts: &GradeOptions) -> Verdict {
-    match catch_unwind(AssertUnwindSafe(|| grade_inner(pred, gold, opts))) {
+    let run = || match catch_unwind(AssertUnwindSafe(|| grade_inner(pred, gold, opts))) {
         Ok(v) => v,
         Err(_) => Verdict { status: Status::Unparsable, extracted: None, normalized_gold: None },
+    };
+    if bracket_depth(pred).max(bracket_depth(gold)) <= DEEP_NESTING {
+        return run();
     }
+    // deep nesting (400 parentheses, 200 nested fractions): a large stack, reserved not touched
+    std::thread::scope(|sc| match std::thread::Builder::new().stack_size(DEEP_STACK).spawn_scoped(sc, run) {
+        Ok(h) => h.join().unwrap_or(Verdict { status: Status::Unparsable, extracted: None, normalized_gold: None }),
+        Err(_) => Verdict { status: Status::Unparsable, extracted: None, normalized_gold: None },
+    })
 }
 
 /// Grade many pairs on `threads` threads (None: `PRL_VERIFY_THREADS` or all cores).
@@ -515,6 +578,75 @@ mod tests {
         bad("\\boxed{30^\\circ}", "\\frac{\\pi}{6}");
         // a plain number is not read as radians
         bad("\\boxed{0.5236}", "30^\\circ");
+    }
+
+    #[test]
+    fn right_answers_once_rejected() {
+        ok("\\boxed{x_{0}}", "x_0");
+        ok("\\boxed{a_{n+1}}", "a_{n+1}");
+        bad("\\boxed{x_{1}}", "x_0");
+        ok("\\boxed{\\{1\\pm\\sqrt{5},-2\\}}", "\\{-2, 1+\\sqrt5, 1-\\sqrt5\\}");
+        bad("\\boxed{\\{1\\pm\\sqrt{5},-2\\}}", "\\{-2, 1+\\sqrt5\\}");
+        ok("\\boxed{a+b=4}", "4");
+        ok("\\boxed{xy = 6}", "6");
+        bad("\\boxed{x+1=4}", "4"); // not an expression of names: x = 3
+        bad("\\boxed{a+b=5}", "4");
+        ok("\\boxed{(p,q)=(3,2)}", "(3,2)");
+        ok("\\boxed{(x, y, z) = (1, 2, 3)}", "(1,2,3)");
+        bad("\\boxed{(p,q)=(2,3)}", "(3,2)");
+        ok("\\boxed{10,\\!080}", "10\\,080");
+        ok("\\boxed{10\\,080}", "10080");
+        ok("\\boxed{1\\,000\\,000}", "10^6");
+        ok("\\boxed{RCs}", "sRC");
+        ok("\\boxed{\\frac{1}{1+RCs}}", "\\frac{1}{sRC+1}");
+        ok("\\boxed{2xyz}", "2zyx");
+        bad("\\boxed{RCs}", "RC");
+        ok("\\boxed{so x = \\frac{1}{2}}", "\\frac12");
+        ok("\\boxed{Thus, the answer is 7}", "7");
+        bad("\\boxed{so x = \\frac{1}{3}}", "\\frac12");
+        for (p, g) in [
+            ("x \\gt 5", "x > 5"), ("x \\lt 5", "(-\\infty, 5)"), ("x \\ne 5", "x \\neq 5"), ("x != 5", "x\\ne5"),
+            ("x >= 5", "[5,\\infty)"), ("x <= 5", "x \\le 5"), ("x ≥ 5", "x\\geq 5"), ("x ≤ 5", "(-\\infty,5]"), ("x ≠ 5", "x \\neq 5"),
+            ("5 \\lt x \\lt 7", "(5,7)"), ("x\\gt5", "(5,\\infty)"),
+        ] {
+            ok(&format!("\\boxed{{{p}}}"), g);
+        }
+        bad("\\boxed{x \\ge 5}", "x > 5");
+        ok("\\boxed{\\frac{1}{\\sqrt3} \\approx 0.577}", "\\frac{\\sqrt3}{3}");
+        ok("\\boxed{x \\approx 0.577}", "0.577");
+        ok("\\boxed{\\frac{\\sqrt3}{3} ≈ 0.58}", "\\frac{1}{\\sqrt3}");
+        bad("\\boxed{\\frac{1}{\\sqrt2} \\approx 0.577}", "\\frac{\\sqrt3}{3}");
+        ok("\\boxed{-\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}}", "\\begin{pmatrix}-1&-2\\\\-3&-4\\end{pmatrix}");
+        bad("\\boxed{-\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}}", "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}");
+        ok("\\boxed{2\\begin{pmatrix}1\\\\3\\end{pmatrix}}", "\\begin{pmatrix}2\\\\6\\end{pmatrix}");
+        ok("\\boxed{\\frac{1}{2}\\begin{pmatrix}2&4\\end{pmatrix}}", "\\begin{pmatrix}1&2\\end{pmatrix}");
+        ok("\\boxed{\\left[\\begin{array}{cc}1&2\\\\3&4\\end{array}\\right]}", "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}");
+        bad("\\boxed{\\left[\\begin{array}{cc}1&2\\\\3&5\\end{array}\\right]}", "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}");
+        for u in ["5 erg/s", "5 \\mathrm{eV}", "5 cm^{-1}", "5 km/h", "5^{\\circ}\\mathrm{C}", "5\\text{ erg/s}", "5 \\mathrm{~cm}^{-1}",
+                  "5 \\mathrm{erg} \\mathrm{s}^{-1}", "5\\,\\mathrm{keV}", "5 \\mathrm{~nm}", "5 km/s^2", "5\\text{ Hz}", "5 \\mathrm{J}", "5\\text{ K}"] {
+            ok(&format!("\\boxed{{{u}}}"), "5");
+            bad(&format!("\\boxed{{{u}}}"), "6");
+        }
+        ok("\\boxed{0,111}", "0.111");
+        ok("\\boxed{0,0625}", "\\frac{1}{16}");
+        ok("\\boxed{1,000}", "1000");
+        bad("\\boxed{1,000}", "1");
+        ok("\\boxed{0,1,2}", "0, 1, 2"); // a list, not a decimal
+        ok("\\boxed{0,5}", "\\{0, 5\\}"); // ambiguous: stays a list
+    }
+
+    #[test]
+    fn deep_nesting_is_graded() {
+        let parens = format!("\\boxed{{{}1{}}}", "(".repeat(400), ")".repeat(400));
+        ok(&parens, "1");
+        bad(&parens, "2");
+        let fracs = format!("\\boxed{{{}2{}}}", "\\frac{1}{".repeat(200), "}".repeat(200));
+        ok(&fracs, "2"); // an even number of reciprocals
+        bad(&fracs, "\\frac12");
+        let t = std::time::Instant::now();
+        let _ = grade_one(&parens, "1", &GradeOptions::default());
+        let _ = grade_one(&fracs, "2", &GradeOptions::default());
+        assert!(t.elapsed().as_millis() < 100 * if cfg!(debug_assertions) { 10 } else { 1 });
     }
 
     #[test]

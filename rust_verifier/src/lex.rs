@@ -57,6 +57,8 @@ pub enum Tok {
     Colon,
     /// A degree sign (`^\circ`, `°`, `\degree`).
     Degree,
+    /// `\approx` (`≈`): an approximate value follows.
+    Approx,
 }
 
 #[derive(Debug)]
@@ -83,6 +85,11 @@ pub const UNITS: &[&str] = &[
     "apples", "cookies", "eggs", "marbles", "boxes", "bottles", "cars", "kids", "children", "hours.",
     "ways", "way", "th", "st", "nd", "rd", "mg", "milligram", "milligrams", "secs", "milliliter",
     "milliliters", "millimetre", "millimetres", "centimetre", "centimetres", "kilometre", "kilometres",
+    // physics and astronomy (Minerva): dropped after a value, never converted
+    "erg", "ergs", "ev", "kev", "mev", "gev", "tev", "hz", "khz", "mhz", "ghz", "nm", "um", "µm", "μm", "pc", "kpc",
+    "mpc", "au", "ly", "atm", "pa", "kpa", "mol", "mmol", "joule", "joules", "watt", "watts", "newton", "newtons",
+    "kelvin", "volt", "volts", "angstrom", "angstroms", "j", "w", "k", "v", "n", "kw", "kj", "gw", "mw", "ms", "ns",
+    "kms", "kmh", "rpm", "cal", "kcal", "celsius", "fahrenheit", "msun", "odot",
 ];
 
 /// Dimension and size of a unit word, for conversions between units of one dimension
@@ -158,6 +165,31 @@ fn replace_all(s: &str, pats: &[(&str, &str)]) -> String {
     out
 }
 
+/// `10\,080`, `10\ 080`, `1\;000\;000`, `10 080` with a thin space: a space between digit
+/// groups (a digit before, exactly three digits after) is a thousands separator.
+fn join_digit_groups(s: &str) -> String {
+    const SEPS: &[&str] = &["\\,", "\\;", "\\ ", "\\!", "~", "\u{2009}", "\u{202F}", "\u{00A0}", "{,}"];
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        if i > 0 && b[i - 1].is_ascii_digit() {
+            if let Some(sep) = SEPS.iter().find(|p| s[i..].starts_with(**p)) {
+                let k = i + sep.len();
+                let digits = b[k..].iter().take_while(|c| c.is_ascii_digit()).count();
+                if digits == 3 {
+                    i = k;
+                    continue;
+                }
+            }
+        }
+        let ch = s[i..].chars().next().unwrap();
+        out.push(ch);
+        i += ch.len_utf8();
+    }
+    out
+}
+
 /// String-level clean-up of an extracted answer. The result is what `normalized_gold` reports.
 pub fn clean(s: &str) -> String {
     let mut t = s.trim().to_string();
@@ -181,7 +213,7 @@ pub fn clean(s: &str) -> String {
         ("^{\\circ}", "°"), ("^\\circ", "°"), ("^{\\degree}", "°"), ("^\\degree", "°"), ("\\degree", "°"), ("\\circ", "°"), ("{,}", ""), ("\\dfrac", "\\frac"), ("\\tfrac", "\\frac"), ("\\cfrac", "\\frac"),
         ("\\dbinom", "\\binom"), ("\\tbinom", "\\binom"), ("\\$", ""), ("$", ""), ("\\%", "%"),
         ("−", "-"), ("–", "-"), ("—", "-"), ("×", "*"), ("·", "*"), ("⋅", "*"), ("÷", "/"), ("π", "\\pi "),
-        ("√", "\\sqrt"), ("≤", "\\le "), ("≥", "\\ge "), ("≠", "\\ne "), ("∞", "\\infty "), ("∪", "\\cup "),
+        ("√", "\\sqrt"), ("≤", "\\le "), ("≥", "\\ge "), ("≠", "\\ne "), ("≈", "\\approx "), ("∞", "\\infty "), ("∪", "\\cup "),
         ("±", "\\pm "), ("∈", "\\in "), ("\\lvert", "|"), ("\\rvert", "|"), ("\\vert", "|"), ("\\mid", "|"),
         ("\\lbrace", "\\{"), ("\\rbrace", "\\}"), ("\\emptyset", "\\{\\}"), ("\\varnothing", "\\{\\}"),
         ("\\dots", "\\ldots"), ("\\cdots", "\\ldots"), ("\\dotsc", "\\ldots"), ("\\dotsb", "\\ldots"),
@@ -189,6 +221,7 @@ pub fn clean(s: &str) -> String {
     for sp in SPACING {
         pats.push((sp, " "));
     }
+    t = join_digit_groups(&t);
     t = replace_all(&t, &pats);
     // `~` is a non-breaking space in LaTeX
     t = t.replace('~', " ");
@@ -242,6 +275,20 @@ fn lex_into(s: &str, out: &mut Vec<Tok>, in_text: bool, lim: &Limits, depth: usi
             b'0'..=b'9' | b'.' => {
                 let start = i;
                 let mut j = i;
+                // a decimal comma where unambiguous: `0,111` (a zero integer part, 3+ decimals,
+                // no further `,digit` group) is 0.111; `1,000` stays a thousands group
+                if b[i] == b'0' && !(i > 0 && (b[i - 1].is_ascii_digit() || b[i - 1] == b',')) && i + 1 < n && b[i + 1] == b',' {
+                    let mut k = i + 2;
+                    while k < n && b[k].is_ascii_digit() {
+                        k += 1;
+                    }
+                    let more = k + 1 < n && b[k] == b',' && b[k + 1].is_ascii_digit();
+                    if k - (i + 2) >= 3 && !more && !(k < n && b[k] == b'.') {
+                        out.push(Tok::Num(format!("0.{}", &s[i + 2..k])));
+                        i = k;
+                        continue;
+                    }
+                }
                 loop {
                     while j < n && b[j].is_ascii_digit() {
                         j += 1;
@@ -319,6 +366,11 @@ fn lex_into(s: &str, out: &mut Vec<Tok>, in_text: bool, lim: &Limits, depth: usi
                     out.push(Tok::Cmd(lw));
                 } else if lw == "infinity" || lw == "inf" || lw == "infty" {
                     out.push(Tok::Infty);
+                } else if !in_text && w.len() >= 3 && !is_unit(w) && letters_are_product(w, start > 0 && b[start - 1].is_ascii_digit(), b.get(j).copied()) {
+                    // `RCs`, `xyz`, `2abc`, `abc^2`: single-letter symbols written together
+                    for ch in w.chars() {
+                        out.push(Tok::Ident(ch.to_string()));
+                    }
                 } else if in_text || w.len() >= 3 || is_unit(w) || lw == "or" {
                     out.push(Tok::Word(w.to_string()));
                 } else {
@@ -409,7 +461,8 @@ fn lex_into(s: &str, out: &mut Vec<Tok>, in_text: bool, lim: &Limits, depth: usi
                         "rangle" => Tok::RAngle,
                         "ldots" => Tok::Dots,
                         "colon" => Tok::Colon,
-                        "approx" | "equiv" | "cong" => Tok::Rel(RelOp::Eq),
+                        "approx" | "simeq" | "sim" => Tok::Approx,
+                        "equiv" | "cong" => Tok::Rel(RelOp::Eq),
                         "and" => Tok::Comma,
                         _ => Tok::Cmd(name.to_string()),
                     };
@@ -505,6 +558,19 @@ fn lex_into(s: &str, out: &mut Vec<Tok>, in_text: bool, lim: &Limits, depth: usi
         }
     }
     Ok(())
+}
+
+/// A run of 3+ letters in math mode that is a product of one-letter symbols, not a word: no vowel
+/// (`xyz`, `RCs`), mixed case other than a capitalised word (`aB`, `RCs`), right after a digit
+/// (`2abc`), or followed by an exponent or subscript (`abc^2`).
+fn letters_are_product(w: &str, after_digit: bool, next: Option<u8>) -> bool {
+    let vowel = w.bytes().any(|c| matches!(c.to_ascii_lowercase(), b'a' | b'e' | b'i' | b'o' | b'u'));
+    let bytes = w.as_bytes();
+    let all_upper = bytes.iter().all(|c| c.is_ascii_uppercase());
+    let all_lower = bytes.iter().all(|c| c.is_ascii_lowercase());
+    let capitalised = bytes[0].is_ascii_uppercase() && bytes[1..].iter().all(|c| c.is_ascii_lowercase());
+    let mixed = !(all_upper || all_lower || capitalised);
+    (!vowel && !all_upper) || mixed || after_digit || matches!(next, Some(b'^') | Some(b'_'))
 }
 
 /// A thousands-grouped number has 1-3 digits before its first comma (and no leading zero).

@@ -20,7 +20,10 @@ use num_rational::BigRational;
 use num_traits::{One, Signed, Zero};
 
 /// Deepest nesting the parser follows.
-pub const MAX_DEPTH: usize = 300;
+/// Deepest nesting the parser follows, in parser frames (about six per bracket level: 400 nested
+/// parentheses or 200 nested `\frac` fit). Deep answers are graded on a thread with a large
+/// stack (see `grade`).
+pub const MAX_DEPTH: usize = 4_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Const {
@@ -296,11 +299,21 @@ impl<'l> AnswerParser<'l> {
                             power = p;
                         }
                     }
-                    // `m/s`, `km/h`: a compound unit, dropped whole
+                    // `cm^{-1}`: a reciprocal unit, dropped whole
                     let mut compound = false;
-                    while toks.get(i) == Some(&Tok::Slash) && matches!(toks.get(i + 1), Some(Tok::Word(w)) if is_unit(w)) {
+                    if let (Some(Tok::Caret), Some(Tok::LBrace), Some(Tok::Minus), Some(Tok::Num(_)), Some(Tok::RBrace)) =
+                        (toks.get(i), toks.get(i + 1), toks.get(i + 2), toks.get(i + 3), toks.get(i + 4))
+                    {
+                        i += 5;
+                        compound = true;
+                    }
+                    // `m/s`, `km/h`, `erg/s`, `m/s^2`: a compound unit, dropped whole
+                    while toks.get(i) == Some(&Tok::Slash) && matches!(toks.get(i + 1), Some(Tok::Word(w)) | Some(Tok::Ident(w)) if is_unit(w)) {
                         i += 2;
                         compound = true;
+                        if toks.get(i) == Some(&Tok::Caret) && matches!(toks.get(i + 1), Some(Tok::Num(_))) {
+                            i += 2;
+                        }
                     }
                     if let Some((dim, n, d)) = scale {
                         let u = if compound {
@@ -402,6 +415,47 @@ impl<'l> AnswerParser<'l> {
         if toks.len() > 2 && matches!(toks[0], Tok::Ident(_)) && toks[1] == Tok::In {
             return self.item(&toks[2..], depth + 1);
         }
+        // `\frac{1}{\sqrt3} \approx 0.577`: the exact value; `x \approx 0.577`: the value
+        let approx = split_top(toks, |t| *t == Tok::Approx);
+        if approx.len() > 1 {
+            let left = approx[0];
+            let keep = if left.is_empty() || is_name(left) { approx[approx.len() - 1] } else { left };
+            return self.item(keep, depth + 1);
+        }
+        // `(p, q) = (3, 2)`: the value of a tuple of names
+        let eqs = split_top(toks, |t| matches!(t, Tok::Rel(_)));
+        if eqs.len() == 2 && !eqs[1].is_empty() && is_name_tuple(eqs[0]) && toks.iter().any(|t| *t == Tok::Rel(RelOp::Eq)) {
+            let eq_at = eqs[0].len();
+            if toks[eq_at] == Tok::Rel(RelOp::Eq) {
+                return self.item(eqs[1], depth + 1);
+            }
+        }
+        // `-\begin{pmatrix}..\end{pmatrix}`, `2\begin{pmatrix}..`: a scalar times a matrix
+        if let Some(k) = toks.iter().position(|t| matches!(t, Tok::Begin(_))) {
+            if k > 0 && matching_close(&toks[k..]) == Some(toks.len() - 1 - k) {
+                if let Answer::Matrix(rows) = self.item(&toks[k..], depth + 1)? {
+                    let factor = if toks[..k] == [Tok::Minus] {
+                        Expr::Num(-BigRational::one())
+                    } else if toks[k - 1] == Tok::Minus && k > 1 {
+                        Expr::Neg(bx(self.expr(&toks[..k - 1], depth + 1)?))
+                    } else {
+                        self.expr(&toks[..k], depth + 1)?
+                    };
+                    let scaled = rows
+                        .into_iter()
+                        .map(|r| {
+                            r.into_iter()
+                                .map(|c| match c {
+                                    Answer::Expr(e) => Ok(Answer::Expr(Expr::Mul(bx(factor.clone()), bx(e)))),
+                                    _ => syn("a scalar times a matrix of non-scalars"),
+                                })
+                                .collect::<PResult<Vec<Answer>>>()
+                        })
+                        .collect::<PResult<Vec<Vec<Answer>>>>()?;
+                    return Ok(Answer::Matrix(scaled));
+                }
+            }
+        }
         let unions = split_top(toks, |t| *t == Tok::Cup || matches!(t, Tok::Ident(s) if s == "U"));
         if unions.len() > 1 {
             let mut items = Vec::new();
@@ -476,6 +530,10 @@ impl<'l> AnswerParser<'l> {
                         }
                         (Tok::LBrace, Tok::RBrace) => {
                             return self.list(inner, depth + 1);
+                        }
+                        // `\left[\begin{array}..\end{array}\right]`: brackets around a matrix
+                        _ if matches!(inner.first(), Some(Tok::Begin(_))) && matching_close(inner) == Some(inner.len() - 1) => {
+                            return self.item(inner, depth + 1);
                         }
                         _ => {}
                     }
@@ -605,6 +663,42 @@ pub fn func_head(p: &[Tok]) -> Option<String> {
         return None;
     }
     Some(format!("{head}({})", args.join(",")))
+}
+
+/// A name: one letter, optionally subscripted (`x`, `x_1`, `a_{n}`), or a decorated one.
+fn is_name(p: &[Tok]) -> bool {
+    match p {
+        [Tok::Ident(_)] => true,
+        [Tok::Ident(_), Tok::Underscore, rest @ ..] => matches!(rest, [Tok::Num(_)] | [Tok::Ident(_)])
+            || (rest.first() == Some(&Tok::LBrace) && rest.last() == Some(&Tok::RBrace) && rest.len() <= 6),
+        _ => false,
+    }
+}
+
+/// `(p, q)`, `(x, y, z)`: a parenthesised tuple of two or more names.
+fn is_name_tuple(p: &[Tok]) -> bool {
+    if p.len() < 5 || p[0] != Tok::LParen || *p.last().unwrap() != Tok::RParen || matching_close(p) != Some(p.len() - 1) {
+        return false;
+    }
+    let parts = split_top(&p[1..p.len() - 1], |t| *t == Tok::Comma);
+    parts.len() >= 2 && parts.iter().all(|x| is_name(x))
+}
+
+/// Canonical text of a subscript token: `x_0` and `x_{0}` name the same symbol.
+fn sub_key(t: &Tok) -> String {
+    match t {
+        Tok::Num(s) | Tok::Ident(s) | Tok::Word(s) => s.clone(),
+        Tok::Cmd(c) => format!("\\{c}"),
+        Tok::Plus => "+".into(),
+        Tok::Minus => "-".into(),
+        Tok::Comma => ",".into(),
+        Tok::Star => "*".into(),
+        Tok::Slash => "/".into(),
+        Tok::Caret => "^".into(),
+        Tok::LParen => "(".into(),
+        Tok::RParen => ")".into(),
+        other => format!("{other:?}"),
+    }
 }
 
 /// Text comparison form: lowercase, alphanumerics only.
@@ -879,7 +973,7 @@ impl<'l> ExprParser<'l> {
                         }
                         _ => {}
                     }
-                    s.push_str(&format!("{:?}", t));
+                    s.push_str(&sub_key(&t));
                 }
                 syn("unclosed subscript")
             }
@@ -892,7 +986,7 @@ impl<'l> ExprParser<'l> {
                 }
                 Ok(first)
             }
-            Some(t) => Ok(format!("{:?}", t)),
+            Some(t) => Ok(sub_key(&t)),
             None => syn("missing subscript"),
         }
     }

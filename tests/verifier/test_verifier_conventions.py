@@ -142,3 +142,69 @@ def test_too_large_to_certify_is_undecided(pred: str, gold: str) -> None:
     (v,) = pv.grade([f"\\boxed{{{pred}}}"], [gold], threads=1)
     assert v.status == "undecided" and not v.correct
     assert pv.reward([f"\\boxed{{{pred}}}"], [gold]) == [0.0]
+
+
+# ------------------------------------------------------------------ right answers once rejected
+
+RIGHT = [
+    ("x_{0}", "x_0"),
+    ("\\{1\\pm\\sqrt{5},-2\\}", "\\{1+\\sqrt5, 1-\\sqrt5, -2\\}"),
+    ("a+b=4", "4"),
+    ("(p,q)=(3,2)", "(3,2)"),
+    ("10,\\!080", "10\\,080"),
+    ("RCs", "sRC"),
+    ("\\frac{1}{1+RCs}", "\\frac{1}{sRC+1}"),
+    ("so x = \\frac{1}{2}", "\\frac{1}{2}"),
+    ("x \\gt 5", "(5, \\infty)"),
+    ("x \\lt 5", "x < 5"),
+    ("x \\ne 5", "x \\neq 5"),
+    ("x != 5", "x \\ne 5"),
+    ("x >= 5", "[5, \\infty)"),
+    ("x <= 5", "x \\le 5"),
+    ("x ≥ 5", "x \\geq 5"),
+    ("x ≤ 5", "(-\\infty, 5]"),
+    ("x ≠ 5", "x \\neq 5"),
+    ("\\frac{1}{\\sqrt3} \\approx 0.577", "\\frac{\\sqrt{3}}{3}"),
+    ("-\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", "\\begin{pmatrix}-1&-2\\\\-3&-4\\end{pmatrix}"),
+    ("\\left[\\begin{array}{cc}1&2\\\\3&4\\end{array}\\right]", "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}"),
+    ("5 \\mathrm{erg/s}", "5"),
+    ("5 erg/s", "5"),
+    ("5 \\mathrm{eV}", "5"),
+    ("5 \\mathrm{cm}^{-1}", "5"),
+    ("5 cm^{-1}", "5"),
+    ("5 km/h", "5"),
+    ("5^{\\circ}\\mathrm{C}", "5"),
+    ("0,111", "0.111"),
+    ("1,000", "1000"),
+    ("(" * 400 + "7" + ")" * 400, "7"),
+    ("\\frac{1}{" * 200 + "7" + "}" * 200, "7"),
+]
+# the same kinds, perturbed: still wrong
+RIGHT_PERTURBED = [
+    ("x_{1}", "x_0"),
+    ("\\{1\\pm\\sqrt{5},-3\\}", "\\{1+\\sqrt5, 1-\\sqrt5, -2\\}"),
+    ("a+b=5", "4"),
+    ("x+1=4", "4"),
+    ("(p,q)=(2,3)", "(3,2)"),
+    ("10,\\!081", "10\\,080"),
+    ("RC", "sRC"),
+    ("so x = \\frac{1}{3}", "\\frac{1}{2}"),
+    ("x \\ge 5", "(5, \\infty)"),
+    ("\\frac{1}{\\sqrt2} \\approx 0.577", "\\frac{\\sqrt{3}}{3}"),
+    ("\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", "\\begin{pmatrix}-1&-2\\\\-3&-4\\end{pmatrix}"),
+    ("6 \\mathrm{eV}", "5"),
+    ("0,112", "0.111"),
+    ("1,000", "1"),
+    ("(" * 400 + "8" + ")" * 400, "7"),
+    ("\\frac{1}{" * 201 + "7" + "}" * 201, "7"),
+]
+
+
+@pytest.mark.parametrize(("pred", "gold"), RIGHT, ids=[f"right{i}" for i in range(len(RIGHT))])
+def test_right_answers(pred: str, gold: str) -> None:
+    assert status(f"\\boxed{{{pred}}}", gold) == "correct"
+
+
+@pytest.mark.parametrize(("pred", "gold"), RIGHT_PERTURBED, ids=[f"perturbed{i}" for i in range(len(RIGHT_PERTURBED))])
+def test_right_answer_kinds_perturbed(pred: str, gold: str) -> None:
+    assert status(f"\\boxed{{{pred}}}", gold) == "wrong"
