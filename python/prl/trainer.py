@@ -55,7 +55,7 @@ from prl.config import Config, ConfigError, needs_ref_every_step, resolve_demo, 
 from prl.data import DataError, PromptExample, PromptIterator, encode_prompt, load_examples, render_prompt, split_eval
 from prl.logprobs import response_logprobs
 from prl.modeling import load_causal_lm, load_tokenizer, resolve_device
-from prl.rewards import combine_rewards, grade
+from prl.rewards import combine_rewards, grade, grader_statuses
 from prl.rollout import Rollout, SamplingParams, make_engine, oom_message
 from prl.runlog import RunLogger
 
@@ -489,11 +489,11 @@ class Trainer:
         # ---- rewards
         with timer("reward"):
             verdicts = grade(texts, golds, grader=c.reward.grader, threads=c.reward.verifier_threads,
-                             last_number=c.reward.last_number)
+                             last_number=c.reward.last_number, code=c.reward.code)
             total, raw, n_none = combine_rewards(c.reward.funcs, c.reward.weights, texts, golds,
                                                  none_value=c.reward.none_value, verdicts=verdicts,
                                                  grader=c.reward.grader, threads=c.reward.verifier_threads,
-                                                 last_number=c.reward.last_number)
+                                                 last_number=c.reward.last_number, code=c.reward.code)
         correct = np.array([bool(v.correct) for v in verdicts], dtype=np.float64)
         rew = np.asarray(total, dtype=np.float64)
         lens = np.array([len(r.response_ids) for r in rollouts])
@@ -510,7 +510,7 @@ class Trainer:
         m["response/length_mean"] = float(lens.mean())
         m["response/length_max"] = int(lens.max())
         m["response/clip_ratio"] = float(np.mean([r.finish_reason == "length" for r in rollouts]))
-        for s in STATUSES:
+        for s in grader_statuses(c.reward.grader):  # code: passed, failed, error, timeout, no_code, sandbox_error
             m[f"verifier/{s}"] = sum(1 for v in verdicts if v.status == s)
         m["data/epoch"] = self.data_iter.epoch
 
@@ -851,7 +851,7 @@ class Trainer:
                               greedy=c.eval.greedy, n=c.eval.n, ks=c.eval.k, temperature=c.eval.temperature,
                               top_p=c.eval.top_p, max_new_tokens=c.eval.max_new_tokens or c.rollout.max_new_tokens,
                               grader=c.reward.grader, threads=c.reward.verifier_threads,
-                              last_number=c.reward.last_number, seed=c.train.seed * 31 + 17)
+                              last_number=c.reward.last_number, code=c.reward.code, seed=c.train.seed * 31 + 17)
         metrics["time/eval"] = time.perf_counter() - t0
         return metrics
 

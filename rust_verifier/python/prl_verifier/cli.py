@@ -310,7 +310,112 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.add_argument("--progress-min", type=int, default=20_000, help=argparse.SUPPRESS)
     g.set_defaults(func=cmd_grade)
+    _add_code_parser(sub)
     return p
+
+
+# ------------------------------------------------------------------------------------- prl-verify code
+CODE_EPILOG = """\
+examples:
+  prl-verify code samples.jsonl -o graded.jsonl --code-field response --tests-field tests
+  prl-verify code rollouts.parquet -o graded.parquet --code-field text --tests-field tests \\
+      --group-field task_id --workers 8
+
+Each row's program (the last ```python block of the code field, else the whole text when it parses)
+runs against the row's tests in prl_verifier.code's sandbox. Tests: {"test": "def check(candidate):
+...", "entry_point": "f"} (HumanEval), {"asserts": ["assert f(1) == 2", ...]} (MBPP), or
+{"inputs": [...], "outputs": [...]} (stdin/stdout), as JSON text or a struct column. OUTPUT keeps the
+input columns and adds: correct (all tests passed), status (passed, failed, error, timeout, no_code,
+sandbox_error), passed, total, detail. The summary (accuracy, status counts, avg@k / pass@k per
+group, programs per second) goes to stdout.
+"""
+CODE_COLUMNS = ("correct", "status", "passed", "total", "detail")
+
+
+def cmd_code(args: argparse.Namespace) -> int:
+    import pyarrow as pa
+
+    from prl_verifier.code import STATUSES as CODE_STATUSES
+    from prl_verifier.code import SandboxConfig, SandboxUnavailable, grade_code, isolation
+
+    table = read_table(args.input)
+    _fmt(args.output)
+    programs = text_column(table, args.code_field, "--code-field", args.input, allow_numbers=False)
+    if args.tests_field not in table.column_names:
+        raise InputError(f"{args.input}: no column {args.tests_field!r} for --tests-field "
+                         f"(columns: {', '.join(table.column_names) or 'none'})")
+    tests = table.column(args.tests_field).to_pylist()
+    for i, t in enumerate(tests):
+        if t is None or (isinstance(t, str) and not t.strip()):
+            raise InputError(f"{args.input}: row {i + 1}: no tests in column {args.tests_field!r}")
+    groups = None
+    if args.group_field is not None:
+        if args.group_field not in table.column_names:
+            raise InputError(f"{args.input}: no column {args.group_field!r} for --group-field "
+                             f"(columns: {', '.join(table.column_names)})")
+        groups = [json.dumps(v, sort_keys=True, default=str) for v in table.column(args.group_field).to_pylist()]
+    cfg = dict(workers=args.workers, cpu_seconds=args.cpu_seconds, wall_seconds=args.wall_seconds,
+               memory_mb=args.memory_mb, batch_seconds=args.batch_seconds,
+               allow_network_access=args.allow_network_access)
+    try:
+        iso = isolation(SandboxConfig.from_any(cfg))
+        for note in iso["notes"]:
+            print(f"prl-verify: warning: {note}", file=sys.stderr)
+        t0 = time.perf_counter()
+        verdicts = grade_code(programs, tests, config=cfg)
+    except SandboxUnavailable as e:
+        raise InputError(str(e)) from None
+    except ValueError as e:  # "row i: bad test spec: ..." (0-based) -> 1-based like the other messages
+        msg = str(e)
+        if msg.startswith("row "):
+            head, _, rest = msg.partition(":")
+            msg = f"row {int(head[4:]) + 1}:{rest}" if head[4:].isdigit() else msg
+        raise InputError(f"{args.input}: {msg}") from None
+    seconds = time.perf_counter() - t0
+    for name in CODE_COLUMNS:
+        if name in table.column_names:
+            print(f"prl-verify: warning: input column {name!r} is replaced by the verdict column", file=sys.stderr)
+            table = table.drop_columns([name])
+    table = table.append_column("correct", pa.array([v.correct for v in verdicts], pa.bool_()))
+    table = table.append_column("status", pa.array([v.status for v in verdicts], pa.string()))
+    table = table.append_column("passed", pa.array([v.passed for v in verdicts], pa.int32()))
+    table = table.append_column("total", pa.array([v.total for v in verdicts], pa.int32()))
+    table = table.append_column("detail", pa.array([v.detail for v in verdicts], pa.string()))
+    write_table(table, args.output)
+    status = [v.status for v in verdicts]
+    summary = summarize([v.correct for v in verdicts], status, groups, seconds)
+    summary["status_counts"] = {s: status.count(s) for s in CODE_STATUSES}
+    summary["tests_passed_fraction"] = (sum(v.fraction for v in verdicts) / len(verdicts)) if verdicts else 0.0
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print_summary(summary)
+        print(f"tests passed (mean fraction): {summary['tests_passed_fraction']:.4f}")
+    return 0
+
+
+def _add_code_parser(sub: Any) -> None:
+    c = sub.add_parser(
+        "code",
+        help="run each row's program against its tests (sandboxed) and write OUTPUT with verdict columns",
+        description="Run each row's program against its unit tests in a sandbox.",
+        epilog=CODE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    c.add_argument("input", metavar="INPUT", help="input file (.jsonl, .parquet, .arrow/.feather/.ipc, .csv)")
+    c.add_argument("-o", "--output", required=True, metavar="OUTPUT", help="output file (format by extension)")
+    c.add_argument("--code-field", required=True, metavar="F", help="column holding the responses / programs")
+    c.add_argument("--tests-field", required=True, metavar="T", help="column holding the test specs")
+    c.add_argument("--group-field", metavar="ID", help="column grouping the samples of one problem (avg@k, pass@k)")
+    c.add_argument("--workers", type=int, metavar="N", help="programs run in parallel (default: the usable CPUs)")
+    c.add_argument("--cpu-seconds", type=float, default=4.0, help="CPU limit per run (default %(default)s)")
+    c.add_argument("--wall-seconds", type=float, default=8.0, help="wall-clock limit per run (default %(default)s)")
+    c.add_argument("--memory-mb", type=int, default=1024, help="address-space limit per run (default %(default)s)")
+    c.add_argument("--batch-seconds", type=float, default=None, help="stop starting runs after this long (default: none)")
+    c.add_argument("--allow-network-access", action="store_true",
+                   help="run even where the machine cannot give each run its own network namespace")
+    c.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    c.set_defaults(func=cmd_code)
 
 
 def main(argv: list[str] | None = None) -> int:

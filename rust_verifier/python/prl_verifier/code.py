@@ -198,6 +198,7 @@ def parse_tests(spec: Any) -> TestSpec:
         spec = {"inputs": [t["input"] for t in spec], "outputs": [t["output"] for t in spec]}
     if not isinstance(spec, Mapping):
         raise ValueError(f"a test spec must be an object, got {type(spec).__name__}")
+    spec = {k: v for k, v in spec.items() if v is not None}  # Arrow structs fill other rows' keys with nulls
     entry = spec.get("entry_point") or None
     prompt = spec.get("prompt") or None
     if "inputs" in spec or "outputs" in spec:
