@@ -225,57 +225,283 @@ fn cap(s: &str) -> &str {
     &s[..k]
 }
 
-/// Boxed, "final answer is", `####`: the explicit answer markers of a generation.
-pub fn extract_marked(s: &str) -> Option<&str> {
-    if box_truncated(s) {
-        return None;
+/// Boxed (several boxes on the last line joined), "final answer is", `####`: the explicit answer
+/// markers of a generation. This is all that `strict` grading reads.
+pub fn extract_marked(s: &str) -> Option<std::borrow::Cow<'_, str>> {
+    match find_marked(s) {
+        Marked::Found(x) => Some(x),
+        Marked::Truncated | Marked::Nothing => None,
     }
-    if let Some(x) = last_boxed(s) {
-        if !x.trim().is_empty() {
-            return Some(cap(x.trim()));
-        }
-    }
-    if let Some(x) = after_final_answer(s) {
-        return Some(cap(x));
-    }
-    after_hashes(s).map(cap)
 }
 
-pub fn extract_pred(s: &str, fallback_last_number: bool) -> Option<&str> {
-    if box_truncated(s) {
-        return None;
+/// What the explicit markers of a generation give.
+pub enum Marked<'a> {
+    /// Cut off inside its last box: no answer at all.
+    Truncated,
+    Found(std::borrow::Cow<'a, str>),
+    Nothing,
+}
+
+/// [`extract_marked`], telling a truncated box apart from no marker (one pass over the boxes).
+pub fn find_marked(s: &str) -> Marked<'_> {
+    use std::borrow::Cow;
+    let (best, open) = scan_boxes(s);
+    if open.is_some_and(|o| best.map_or(true, |(bs, _, _)| o > bs)) {
+        return Marked::Truncated;
     }
-    if let Some(x) = last_boxed(s) {
-        if !x.trim().is_empty() {
-            return Some(cap(x.trim()));
+    if let Some((cmd, a, z)) = best {
+        let x = s[a..z].trim();
+        if !x.is_empty() {
+            if let Some(joined) = joined_boxes(s, cmd, z) {
+                return Marked::Found(Cow::Owned(joined));
+            }
+            return Marked::Found(Cow::Borrowed(cap(x)));
         }
     }
     if let Some(x) = after_final_answer(s) {
-        return Some(cap(x));
+        return Marked::Found(Cow::Borrowed(cap(x)));
     }
-    if let Some(x) = after_hashes(s) {
-        return Some(cap(x));
+    match after_hashes(s) {
+        Some(x) => Marked::Found(Cow::Borrowed(cap(x))),
+        None => Marked::Nothing,
     }
-    if fallback_last_number {
-        return last_number(s);
+}
+
+/// `\boxed{k = 45} and \boxed{n = 2}`: two or more boxes on the line of the last one, with only
+/// connectors between them (spaces, `$`, `,`, `;`, "and", `\quad`), joined as a list.
+fn joined_boxes(s: &str, last_cmd: usize, last_end: usize) -> Option<String> {
+    let line_start = s[..last_cmd].rfind('\n').map_or(0, |p| p + 1);
+    if last_cmd - line_start > MAX_ANSWER_CHARS {
+        return None;
+    }
+    let seg = &s[line_start..=last_end];
+    let mut boxes: Vec<(usize, usize, usize)> = Vec::new(); // (command start, content start, content end)
+    let b = seg.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && (seg[i + 1..].starts_with("boxed") || seg[i + 1..].starts_with("fbox")) {
+            let name_end = i + 1 + if seg[i + 1..].starts_with("boxed") { 5 } else { 4 };
+            let mut j = name_end;
+            while j < b.len() && b[j] == b' ' {
+                j += 1;
+            }
+            if j < b.len() && b[j] == b'{' {
+                if let Some(e) = crate::lex::match_brace(b, j) {
+                    boxes.push((i, j + 1, e));
+                    i = e + 1;
+                    continue;
+                }
+            }
+        }
+        i += 1;
+    }
+    if boxes.len() < 2 {
+        return None;
+    }
+    // only connectors between consecutive boxes
+    for w in boxes.windows(2) {
+        let gap = &seg[w[0].2 + 1..w[1].0];
+        let mut g = gap.to_string();
+        for c in ["\\text{and}", "\\text{ and }", "\\quad", "\\qquad", "\\text{,}", "\\(", "\\)", "and", "\\,", "\\;"] {
+            g = g.replace(c, "");
+        }
+        if !g.chars().all(|c| c.is_whitespace() || matches!(c, '$' | ',' | ';' | '&')) {
+            return None;
+        }
+    }
+    let parts: Vec<&str> = boxes.iter().map(|&(_, a, z)| seg[a..z].trim()).filter(|x| !x.is_empty()).collect();
+    let joined = parts.join(", ");
+    Some(cap(&joined).to_string())
+}
+
+/// In the last line, after the last "answer is" / "answer:" / "answer =" / "Answer $..$": the math that follows
+/// (between `$`, `\(..\)` or `\[..\]`), else the rest of that sentence.
+pub fn after_answer_phrase(s: &str) -> Option<&str> {
+    // only in the last non-empty line (a phrase mid-reasoning, "if the answer is right", is not it)
+    let t = s.trim_end();
+    let mut from = t.rfind('\n').map_or(0, |p| p + 1).max(t.len().saturating_sub(4 * MAX_ANSWER_CHARS));
+    while !t.is_char_boundary(from) {
+        from += 1;
+    }
+    let s = &t[from..];
+    let b = s.as_bytes();
+    let mut end = b.len();
+    // the last occurrence of "answer" that is followed by a marker
+    for _ in 0..8 {
+        let p = find_last_ci(&b[..end], b"answer")?;
+        end = p;
+        if p > 0 && b[p - 1].is_ascii_alphabetic() {
+            continue;
+        }
+        let mut k = p + 6;
+        while k < b.len() && b[k] == b' ' {
+            k += 1;
+        }
+        let rest = &s[k..];
+        let lower: String = rest.chars().take(12).collect::<String>().to_ascii_lowercase();
+        let skip = if lower.starts_with("is:") {
+            3
+        } else if lower.starts_with("is ") || lower.starts_with("is$") {
+            2
+        } else if lower.starts_with(':') || lower.starts_with('=') {
+            1
+        } else if rest.starts_with('$') || rest.starts_with("\\(") || rest.starts_with("\\[") {
+            0
+        } else {
+            continue;
+        };
+        let line = rest[skip..].split('\n').next().unwrap_or("").trim();
+        if let Some(m) = leading_math(line) {
+            let m = m.trim();
+            if !m.is_empty() {
+                return Some(m);
+            }
+            continue;
+        }
+        // the rest of the sentence: up to ". " or the end of the line
+        let cut = line.find(". ").unwrap_or(line.len());
+        let t = trim_punct(&line[..cut], &['.', ',', ';']);
+        if !t.is_empty() {
+            return Some(t);
+        }
     }
     None
 }
 
-pub fn extract_gold(s: &str) -> Option<&str> {
-    if let Some(x) = last_boxed(s) {
-        if !x.trim().is_empty() {
-            return Some(cap(x.trim()));
+/// The content of a math span at the very start of `t` (`$..$`, `$$..$$`, `\(..\)`, `\[..\]`).
+fn leading_math(t: &str) -> Option<&str> {
+    for (o, c) in [("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")] {
+        if let Some(rest) = t.strip_prefix(o) {
+            let mut from = 0;
+            // an escaped `\$` inside is a dollar sign
+            while let Some(q) = rest[from..].find(c) {
+                let at = from + q;
+                if c == "$" && at > 0 && rest.as_bytes()[at - 1] == b'\\' {
+                    from = at + 1;
+                    continue;
+                }
+                return Some(&rest[..at]);
+            }
+            return None;
+        }
+    }
+    None
+}
+
+/// The last display or inline math in the final sentence: `Therefore $x \gt 5$ is the solution.`
+/// gives `x \gt 5`; a generation ending in a display `\[ .. \]` / `$$ .. $$` gives its content.
+pub fn math_in_final_sentence(s: &str) -> Option<&str> {
+    let t = s.trim_end().trim_end_matches(['.', ' ']);
+    // a final display block, possibly over several lines
+    for (o, c) in [("\\[", "\\]"), ("$$", "$$")] {
+        if let Some(body) = t.strip_suffix(c) {
+            if let Some(p) = body.rfind(o) {
+                let m = body[p + o.len()..].trim();
+                if !m.is_empty() && m.len() <= MAX_ANSWER_CHARS {
+                    return Some(m);
+                }
+            }
+        }
+    }
+    let line_start = t.rfind('\n').map_or(0, |p| p + 1);
+    let line = &t[line_start..];
+    if line.len() > 4 * MAX_ANSWER_CHARS {
+        return None;
+    }
+    // math spans of the line, and sentence ends outside them
+    let b = line.as_bytes();
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    let mut sentence_start = 0usize;
+    let mut i = 0;
+    while i < b.len() {
+        let rest = &b[i..];
+        let open = if rest.starts_with(b"$$") {
+            Some(("$$", 2))
+        } else if rest.starts_with(b"$") && !(i > 0 && b[i - 1] == b'\\') {
+            Some(("$", 1))
+        } else if rest.starts_with(b"\\(") {
+            Some(("\\)", 2))
+        } else if rest.starts_with(b"\\[") {
+            Some(("\\]", 2))
+        } else {
+            None
+        };
+        if let Some((close, olen)) = open {
+            let from = i + olen;
+            let mut k = from;
+            let mut found = None;
+            while let Some(q) = line[k..].find(close) {
+                let at = k + q;
+                if close == "$" && at > 0 && b[at - 1] == b'\\' {
+                    k = at + 1;
+                    continue;
+                }
+                found = Some(at);
+                break;
+            }
+            match found {
+                Some(at) => {
+                    spans.push((from, at));
+                    i = at + close.len();
+                    continue;
+                }
+                None => break,
+            }
+        }
+        if matches!(b[i], b'.' | b'!' | b'?') && i + 1 < b.len() && b[i + 1] == b' ' {
+            sentence_start = i + 1;
+        }
+        i += 1;
+    }
+    let (a, z) = spans.into_iter().filter(|&(a, _)| a >= sentence_start).last()?;
+    let m = line[a..z].trim();
+    if m.is_empty() || m.len() > MAX_ANSWER_CHARS {
+        None
+    } else {
+        Some(m)
+    }
+}
+
+/// The prediction's answer without the bare-answer step of `grade` (which needs the parser):
+/// markers, then the "answer is" phrase, the math of the final sentence, the last number.
+pub fn extract_pred(s: &str, fallback_last_number: bool) -> Option<std::borrow::Cow<'_, str>> {
+    use std::borrow::Cow;
+    match find_marked(s) {
+        Marked::Truncated => return None,
+        Marked::Found(x) => return Some(x),
+        Marked::Nothing => {}
+    }
+    if let Some(x) = after_answer_phrase(s).or_else(|| math_in_final_sentence(s)) {
+        return Some(Cow::Borrowed(cap(x)));
+    }
+    if fallback_last_number {
+        return last_number(s).map(Cow::Borrowed);
+    }
+    None
+}
+
+/// Gold: the last boxed answer (several boxes on its line joined, as for a prediction), else
+/// after `####`, else the whole string.
+pub fn extract_gold(s: &str) -> Option<std::borrow::Cow<'_, str>> {
+    use std::borrow::Cow;
+    let (best, _) = scan_boxes(s);
+    if let Some((cmd, a, z)) = best {
+        let x = s[a..z].trim();
+        if !x.is_empty() {
+            if let Some(joined) = joined_boxes(s, cmd, z) {
+                return Some(Cow::Owned(joined));
+            }
+            return Some(Cow::Borrowed(cap(x)));
         }
     }
     if let Some(x) = after_hashes(s) {
-        return Some(cap(x));
+        return Some(Cow::Borrowed(cap(x)));
     }
     let t = s.trim();
     if t.is_empty() {
         None
     } else {
-        Some(cap(t))
+        Some(Cow::Borrowed(cap(t)))
     }
 }
 
@@ -318,6 +544,24 @@ mod tests {
         assert_eq!(last_number("so 3/4"), Some("3/4"));
         assert_eq!(last_number("1,2"), Some("2"));
         assert_eq!(last_number("none"), None);
+    }
+
+    #[test]
+    fn fallbacks() {
+        assert_eq!(math_in_final_sentence("Therefore $x \\gt 5$ is the solution."), Some("x \\gt 5"));
+        assert_eq!(math_in_final_sentence("We had $y=2$. So the result is $x = 3$ here."), Some("x = 3"));
+        assert_eq!(math_in_final_sentence("We had $y=2$. So it works."), None);
+        assert_eq!(math_in_final_sentence("Thus\n\\[\n x = \\frac{1}{2}\n\\]\n"), Some("x = \\frac{1}{2}"));
+        assert_eq!(math_in_final_sentence("It costs \\$5 and $x=2$."), Some("x=2"));
+        assert_eq!(after_answer_phrase("Answer $ \\frac{10}{9} $"), Some("\\frac{10}{9}"));
+        assert_eq!(after_answer_phrase("... so the answer is (3, 2)."), Some("(3, 2)"));
+        assert_eq!(after_answer_phrase("The answer is: \\(x=4\\). Done"), Some("x=4"));
+        assert_eq!(after_answer_phrase("To find the answer, we add. 5"), None);
+        assert_eq!(after_answer_phrase("If the answer is right, fine.\nSo 7"), None);
+        assert_eq!(extract_marked("\\boxed{k = 45} and \\boxed{n = 2}").as_deref(), Some("k = 45, n = 2"));
+        assert_eq!(extract_marked("$\\boxed{1}$, $\\boxed{2}$").as_deref(), Some("1, 2"));
+        assert_eq!(extract_marked("\\boxed{1}\nso \\boxed{2}").as_deref(), Some("2"));
+        assert_eq!(extract_marked("\\boxed{3}, no wait, \\boxed{4}").as_deref(), Some("4"));
     }
 
     #[test]

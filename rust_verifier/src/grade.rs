@@ -2,7 +2,7 @@
 
 use crate::equiv::{canon, mentions_pi, radians_to_degrees, scale_by, scale_percent, Comparer, Timeout};
 use crate::error::{Limits, VerifyError};
-use crate::extract::{box_truncated, extract_gold, extract_marked, last_number};
+use crate::extract::{after_answer_phrase, extract_gold, find_marked, last_number, math_in_final_sentence, Marked};
 use crate::lex::{clean, lex};
 use crate::parse::{reread_in_base, Answer, AnswerParser, ParseError, Parsed};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -389,14 +389,21 @@ fn compare_with(cmp: &Comparer, g: &Parsed, p: &Parsed, lim: &Limits, g_deg: boo
 fn grade_inner(pred: &str, gold: &str, opts: &GradeOptions) -> Verdict {
     let lim = Limits::with_budget(opts.budget);
     let gold_ans = extract_gold(gold);
+    let gold_ans = gold_ans.as_deref();
     let normalized_gold = gold_ans.map(clean);
-    if box_truncated(pred) {
+    let marked = match find_marked(pred) {
         // cut off inside its last box: no answer (not the partial box, not a number before it)
-        return Verdict { status: Status::NoAnswer, extracted: None, normalized_gold };
-    }
-    let extracted = extract_marked(pred).or_else(|| {
+        Marked::Truncated => return Verdict { status: Status::NoAnswer, extracted: None, normalized_gold },
+        Marked::Found(x) => Some(x),
+        Marked::Nothing => None,
+    };
+    let extracted: Option<std::borrow::Cow<'_, str>> = marked.or_else(|| {
         if opts.strict {
             return None;
+        }
+        // "the answer is (3, 2)", then the math of the final sentence
+        if let Some(x) = after_answer_phrase(pred).or_else(|| math_in_final_sentence(pred)) {
+            return Some(x.into());
         }
         // a bare answer ("\\frac{14}{3}", "x = 2", "Monday"): short, one line, and parses
         let t = pred.trim();
@@ -409,13 +416,14 @@ fn grade_inner(pred: &str, gold: &str, opts: &GradeOptions) -> Verdict {
                 _ => false,
             };
         if bare {
-            Some(t)
+            Some(t.into())
         } else if opts.last_number {
-            last_number(pred)
+            last_number(pred).map(Into::into)
         } else {
             None
         }
     });
+    let extracted = extracted.as_deref();
     let mk = |status: Status, ext: Option<&str>| Verdict {
         status,
         extracted: ext.map(|s| s.to_string()),
@@ -633,6 +641,27 @@ mod tests {
         bad("\\boxed{1,000}", "1");
         ok("\\boxed{0,1,2}", "0, 1, 2"); // a list, not a decimal
         ok("\\boxed{0,5}", "\\{0, 5\\}"); // ambiguous: stays a list
+    }
+
+    #[test]
+    fn extraction_without_a_box() {
+        ok("Therefore $x \\gt 5$ is the solution.", "x>5");
+        ok("Answer $ \\frac{10}{9} $", "\\frac{10}{9}");
+        ok("We solve the system.\n... so the answer is (3, 2).", "(3,2)");
+        ok("\\boxed{k = 45} and \\boxed{n = 2}", "k = 45, n = 2");
+        bad("\\boxed{k = 45} and \\boxed{n = 3}", "k = 45, n = 2");
+        ok("So we get\n\\[ x = \\frac{1}{2} \\]", "\\frac12");
+        ok("She has 3 apples and buys 4, so 7", "7"); // the last number still
+        bad("Therefore $x \\gt 6$ is the solution.", "x>5");
+        // strict: only a box, a "final answer" phrase or ####
+        let strict = GradeOptions { strict: true, ..GradeOptions::default() };
+        for p in ["Therefore $x \\gt 5$ is the solution.", "so the answer is 5", "5", "x = 5", "it is 5 apples"] {
+            assert_eq!(grade_one(p, "5", &strict).status, Status::NoAnswer, "{p:?}");
+        }
+        for p in ["\\boxed{5}", "The final answer is $5$.", "#### 5", "Final answer: 5"] {
+            assert_eq!(grade_one(p, "5", &strict).status, Status::Correct, "{p:?}");
+        }
+        assert_eq!(grade_one("\\boxed{k = 45} and \\boxed{n = 2}", "k = 45, n = 2", &strict).status, Status::Correct);
     }
 
     #[test]

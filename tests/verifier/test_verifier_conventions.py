@@ -208,3 +208,55 @@ def test_right_answers(pred: str, gold: str) -> None:
 @pytest.mark.parametrize(("pred", "gold"), RIGHT_PERTURBED, ids=[f"perturbed{i}" for i in range(len(RIGHT_PERTURBED))])
 def test_right_answer_kinds_perturbed(pred: str, gold: str) -> None:
     assert status(f"\\boxed{{{pred}}}", gold) == "wrong"
+
+
+# ------------------------------------------------------------------ extraction without a box
+
+FORMATS = {
+    # name: (template, found by the default chain, found in strict mode)
+    "box": ("We compute.\nSo the answer is $\\boxed{{{a}}}$.", True, True),
+    "final": ("We compute.\nThe final answer is ${a}$. I hope it is correct.", True, True),
+    "hashes": ("We compute.\n#### {a}", True, True),
+    "answer_is": ("We compute the sum.\n... so the answer is {a}.", True, False),
+    "answer_math": ("We compute.\nAnswer $ {a} $", True, False),
+    "final_sentence": ("We compute the sum.\nTherefore ${a}$ is the result.", True, False),
+    "display": ("We compute the sum:\n\\[\n{a}\n\\]", True, False),
+    "two_sentences": ("We compute. Thus we have ${a}$. It checks out 0 times.", False, False),
+}
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.sampled_from(sorted(FORMATS)), st.integers(-500, 500), st.integers(1, 9), st.booleans(), st.booleans())
+def test_extraction_chain_against_reference(fmt: str, num: int, den: int, same: bool, strict: bool) -> None:
+    template, found, found_strict = FORMATS[fmt]
+    gold = f"\\frac{{{num}}}{{{den}}}"
+    pval = sympy.Rational(num, den) if same else sympy.Rational(num + 1, den)
+    ans = f"\\frac{{{pval.p}}}{{{pval.q}}}" if pval.q != 1 else str(pval.p)
+    pred = template.format(a=ans)
+    got = status(pred, gold, strict=strict)
+    ref = reference.grade(pred, gold, strict=strict)
+    if fmt == "two_sentences":
+        # the final sentence has no math: the last number (0) is graded, or nothing in strict mode
+        expected = "no_answer" if strict else ("correct" if num == 0 else "wrong")
+    elif (found_strict if strict else found):
+        expected = "correct" if same else "wrong"
+    else:
+        expected = "no_answer"
+    assert got == expected, (pred, gold, strict, got)
+    assert ref == expected, (pred, gold, strict, ref)
+
+
+@pytest.mark.parametrize(
+    ("pred", "gold"),
+    [
+        ("Therefore $x \\gt 5$ is the solution.", "x > 5"),
+        ("Answer $ \\frac{10}{9} $", "\\frac{10}{9}"),
+        ("We solve it.\n... so the answer is (3, 2).", "(3, 2)"),
+        ("\\boxed{k = 45} and \\boxed{n = 2}", "k = 45, n = 2"),
+        ("The roots are $\\boxed{-2}$ and $\\boxed{1}$.", "-2, 1"),
+    ],
+)
+def test_extraction_examples(pred: str, gold: str) -> None:
+    assert status(pred, gold) == "correct"
+    strict = status(pred, gold, strict=True)
+    assert strict == ("correct" if "boxed" in pred else "no_answer")

@@ -69,15 +69,137 @@ def box_truncated(text: str) -> bool:
     return last_open > last_complete
 
 
-def extract(text: str, *, gold: bool = False) -> str | None:
+def _joined_boxes(text: str) -> str | None:
+    """Two or more boxes on the line of the last one, only connectors between them: joined."""
+    line = text.rstrip().split("\n")
+    # the line holding the last complete box
+    b = last_boxed(text)
+    if b is None:
+        return None
+    for ln in reversed(text.split("\n")):
+        if _BOX.search(ln) and last_boxed(ln) is not None:
+            break
+    else:
+        return None
+    contents, gaps, pos = [], [], 0
+    for m in _BOX.finditer(ln):
+        if m.start() < pos:
+            continue
+        depth, i = 0, m.end() - 1
+        while i < len(ln):
+            c = ln[i]
+            if c == "\\":
+                i += 2
+                continue
+            if c == "{":
+                depth += 1
+            elif c == "}":
+                depth -= 1
+                if depth == 0:
+                    break
+            i += 1
+        if i >= len(ln):
+            break
+        gaps.append(ln[pos : m.start()])
+        contents.append(ln[m.end() : i].strip())
+        pos = i + 1
+    del line
+    if len(contents) < 2:
+        return None
+    for g in gaps[1:]:
+        for c in ["\\text{and}", "\\text{ and }", "\\quad", "\\qquad", "\\text{,}", "\\(", "\\)", "and", "\\,", "\\;"]:
+            g = g.replace(c, "")
+        if any(not (ch.isspace() or ch in "$,;&") for ch in g):
+            return None
+    return ", ".join(c for c in contents if c)
+
+
+def _leading_math(t: str) -> str | None:
+    for o, c in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
+        if t.startswith(o):
+            rest = t[len(o) :]
+            k = 0
+            while True:
+                at = rest.find(c, k)
+                if at < 0:
+                    return None
+                if c == "$" and at > 0 and rest[at - 1] == "\\":
+                    k = at + 1
+                    continue
+                return rest[:at]
+    return None
+
+
+def answer_phrase(text: str) -> str | None:
+    """In the last non-empty line: after the last "answer is" / "answer:" / "answer =" / "Answer $..$"."""
+    last = text.rstrip().split("\n")[-1]
+    for m in reversed(list(re.finditer(r"(?<![A-Za-z])answer *", last, flags=re.I))):
+        rest = last[m.end() :]
+        low = rest[:12].lower()
+        if low.startswith("is:"):
+            skip = 3
+        elif low.startswith("is ") or low.startswith("is$"):
+            skip = 2
+        elif low[:1] in (":", "="):
+            skip = 1
+        elif rest.startswith(("$", "\\(", "\\[")):
+            skip = 0
+        else:
+            continue
+        line = rest[skip:].strip()
+        mth = _leading_math(line)
+        if mth is not None:
+            if mth.strip():
+                return mth.strip()
+            continue
+        cut = line.find(". ")
+        t = line[: cut if cut >= 0 else len(line)].strip()
+        if not t.endswith("..."):
+            t = t.rstrip(".,;").strip()
+        if t:
+            return t
+    return None
+
+
+_MATH_SPAN = re.compile(r"\$\$(.*?)\$\$|(?<!\\)\$(.*?)(?<!\\)\$|\\\((.*?)\\\)|\\\[(.*?)\\\]")
+
+
+def math_in_final_sentence(text: str) -> str | None:
+    """The last display or inline math of the final sentence (of the last line), or a final
+    display block ``\\[..\\]`` / ``$$..$$``."""
+    t = text.rstrip().rstrip(". ")
+    for o, c in (("\\[", "\\]"), ("$$", "$$")):
+        if t.endswith(c):
+            body = t[: -len(c)]
+            p = body.rfind(o)
+            if p >= 0 and body[p + len(o) :].strip():
+                return body[p + len(o) :].strip()
+    line = t.split("\n")[-1]
+    spans, start, i = [], 0, 0
+    for m in _MATH_SPAN.finditer(line):
+        # sentence ends outside math, before this span
+        for k in range(i, m.start()):
+            if line[k] in ".!?" and k + 1 < len(line) and line[k + 1] == " ":
+                start = k + 1
+        spans.append((m.start(), next(g for g in m.groups() if g is not None)))
+        i = m.end()
+    for k in range(i, len(line)):
+        if line[k] in ".!?" and k + 1 < len(line) and line[k + 1] == " ":
+            start = k + 1
+    spans = [c for a, c in spans if a >= start and c.strip()]
+    return spans[-1].strip() if spans else None
+
+
+def extract(text: str, *, gold: bool = False, strict: bool = False) -> str | None:
+    """The answer of a generation (or of a gold solution), with the Rust verifier's rules."""
     if not gold and box_truncated(text):
         return None
     b = last_boxed(text)
     if b is not None and b.strip():
-        return b.strip()
+        return _joined_boxes(text) or b.strip()
     if not gold:
         m = None
-        for m in re.finditer(r"final answer (?:is|:)", text, flags=re.I):
+        for m in re.finditer(r"final answer (?:is|:|=)", text, flags=re.I):
             pass
         if m is not None:
             rest = text[m.end() :].split("\n")[0].strip().lstrip(":").strip()
@@ -94,6 +216,11 @@ def extract(text: str, *, gold: bool = False) -> str | None:
     t = text.strip()
     if gold:
         return t or None
+    if strict:
+        return None
+    x = answer_phrase(text) or math_in_final_sentence(text)
+    if x:
+        return x
     if t and len(t) <= 200 and "\n" not in t and to_structure(t) is not None:
         return t
     nums = re.findall(r"-?\d[\d,]*(?:\.\d+)?", text)
@@ -312,12 +439,30 @@ def _percent_split(s: str) -> tuple[str, bool]:
     return c.replace("%", "").strip(), "%" in c
 
 
-def grade(pred: str, gold: str) -> str:
+_LEADING_WORDS = (
+    "so thus therefore hence then we get have obtain find the answer final is which gives it that this equals "
+    "result solution value of and finally"
+).split()
+
+
+def _strip_leading_words(s: str) -> str:
+    """``so x = \\frac12`` -> ``x = \\frac12`` (kept whole when nothing would be left)."""
+    t = s.lstrip()
+    while True:
+        m = re.match(r"([A-Za-z]+)[\s:,]+", t)
+        if m is None or m.group(1).lower() not in _LEADING_WORDS or not t[m.end() :].strip():
+            break
+        t = t[m.end() :]
+    return t or s
+
+
+def grade(pred: str, gold: str, *, strict: bool = False) -> str:
     """Status of one pair: correct / wrong / no_answer / unparsable."""
     g = extract(gold, gold=True)
-    p = extract(pred)
+    p = extract(pred, strict=strict)
     if p is None:
         return "no_answer"
+    p = _strip_leading_words(p)
     if g is None:
         return "unparsable"
     if "".join(_clean(p).split()) == "".join(_clean(g).split()):
