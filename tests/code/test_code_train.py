@@ -94,25 +94,29 @@ def test_config_requires_the_code_grader():
 
 def test_two_training_steps_on_the_code_task(tmp_path):
     """configs/code_tiny.yaml for two steps. The random model writes no code, so the engine's texts are
-    swapped (token offsets spread over the new text) for: the reference solution, a wrong program, an
-    infinite loop, and the model's own text -- the sandbox runs them and the statuses are counted."""
+    swapped (token offsets spread over the new text) for: the reference solution, a wrong program that
+    passes only the empty-list test, an infinite loop (first prompt only), and the model's own text --
+    the sandbox runs them, the reward is the share of tests passed, and the statuses are counted."""
     from prl.config import load_config
     from prl.trainer import Trainer
 
     rows = [json.loads(l) for l in (REPO / "configs" / "data" / "code_tiny.jsonl").read_text().splitlines()]
-    solution = {r["prompt"]: r["solution"] for r in rows}
+    by_prompt = {r["prompt"]: r for r in rows}
     cfg = load_config(REPO / "configs" / "code_tiny.yaml", [
         f"train.output_dir={tmp_path / 'run'}", "log.progress=false", "log.plot=false", "eval.at_end=false",
-        "eval.every=0", "reward.code.cpu_seconds=1", "reward.code.wall_seconds=2", "reward.code.workers=2",
+        "eval.every=0", "reward.code.cpu_seconds=1", "reward.code.wall_seconds=1.5", "reward.code.workers=2",
         "ckpt.every=0", "ckpt.keep_last=0"])
     tr = Trainer(cfg)
     real_generate = tr.engine.generate
 
     def scripted(prompt_ids, params):
         groups = real_generate(prompt_ids, params)
-        for ids, group in zip(prompt_ids, groups):
-            prompt = tr.tokenizer.decode(ids, skip_special_tokens=True)
-            texts = [solution[prompt], "```python\ndef solve(xs):\n    return 0\n```", "while True:\n    pass\n", None]
+        for g, (ids, group) in enumerate(zip(prompt_ids, groups)):
+            row = by_prompt[tr.tokenizer.decode(ids, skip_special_tokens=True)]
+            spec = json.loads(row["answer"])
+            empty = spec["asserts"][0].split(" == ", 1)[1]  # assert solve([]) == V
+            wrong = f"```python\ndef solve(xs):\n    return {empty} if not xs else None\n```"
+            texts = [row["solution"], wrong, "while True:\n    pass\n" if g == 0 else None, None]
             for k, r in enumerate(group):
                 t = texts[k % 4]
                 if t is None:
@@ -127,12 +131,13 @@ def test_two_training_steps_on_the_code_task(tmp_path):
     try:
         ms = [tr.train_step() for _ in range(2)]
     finally:
-        tr.close() if hasattr(tr, "close") else None
+        if hasattr(tr, "close"):
+            tr.close()
     for m in ms:
         counts = {s: m[f"verifier/{s}"] for s in C.STATUSES}
         assert sum(counts.values()) == 16, counts
-        assert counts["passed"] == 4 and counts["timeout"] == 4, counts
-        assert counts["passed"] + counts["failed"] + counts["error"] == 8
+        assert (counts["passed"], counts["failed"], counts["timeout"]) == (4, 4, 1), counts
+        assert counts["no_code"] + counts["error"] == 7 and counts["sandbox_error"] == 0, counts
         assert m["acc/mean"] == pytest.approx(4 / 16)
-        assert 4 / 16 <= m["reward/mean"] < 1.0  # fractions: the wrong program passes some tests
+        assert m["reward/mean"] == pytest.approx((4 + 4 / 3) / 16)  # the wrong program passes 1 of 3 tests
         assert np.isfinite(m["actor/grad_norm"]) and m["actor/grad_norm"] > 0

@@ -3,7 +3,9 @@ status, and the batch goes on (a correct program graded in the same batch still 
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import socket
 import threading
 import time
@@ -200,7 +202,8 @@ def test_killing_its_parent_fails():
             "    pass\n"
             "os.kill(%d, signal.SIGKILL)\n") % (me, me, me)
     v = grade_with_good(prog)
-    assert v.status == "error" and "PermissionError" in v.detail, v
+    # the grader's pid is not in the run's pid namespace (ProcessLookupError), or not its uid (PermissionError)
+    assert v.status == "error" and ("ProcessLookupError" in v.detail or "PermissionError" in v.detail), v
     assert os.getpid() == me  # still here
 
 
@@ -243,8 +246,80 @@ def test_refuses_without_a_network_namespace(monkeypatch):
     assert not iso["net"] and iso["notes"]
 
 
+def test_sees_only_its_own_processes():
+    prog = "import os\ndef pids():\n    return sorted(int(d) for d in os.listdir('/proc') if d.isdigit())\n"
+    iso = C.isolation(C.SandboxConfig())
+    if not iso["pidns"]:
+        pytest.skip("no pid namespace on this machine")
+    v = grade_with_good(prog, {"asserts": [f"assert {os.getpid()} not in pids() and len(pids()) <= 3, pids()"]})
+    assert v.status == "passed", v
+
+
 def test_minimal_environment():
     prog = "import os\ndef env():\n    return sorted(os.environ)\n"
     v = grade_with_good(prog, {"asserts": ["assert set(env()) <= {'PATH', 'HOME', 'LANG', 'LC_ALL', 'OMP_NUM_THREADS', "
                                            "'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'}, env()"]})
     assert v.status == "passed", v
+
+
+NONROOT_SCRIPT = r'''
+import importlib.util, json, os, sys
+spec = importlib.util.spec_from_file_location("sbx", sys.argv[1])
+C = importlib.util.module_from_spec(spec)
+sys.modules["sbx"] = C
+spec.loader.exec_module(C)
+iso = C.isolation(C.SandboxConfig())
+progs = [
+    "def f(x):\n    return x + 1\n",
+    "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nos.kill(" + str(os.getpid()) + ", signal.SIGKILL)\n",
+    "def leaked():\n    out = ''\n    for p in os.listdir('/proc'):\n        try:\n"
+    "            out += open('/proc/' + p + '/environ').read()\n        except OSError:\n            pass\n    return out\nimport os\n",
+    "import socket\nsocket.create_connection(('127.0.0.1', 9), timeout=1)\n",
+    "import os\nwhile True:\n    try:\n        if os.fork() == 0:\n            os.setsid()\n    except OSError:\n        pass\n",
+    "open('/tmp/prl_nonroot_escape', 'w').write('x')\n",
+]
+tests = [{"asserts": ["assert f(1) == 2"]}, {"asserts": ["assert True"]},
+         {"asserts": ["assert 'PRL_NONROOT_SECRET' not in leaked()"]}, {"asserts": ["assert True"]},
+         {"asserts": ["assert True"]}, {"asserts": ["assert True"]}]
+v = C.grade_code(progs, tests, cpu_seconds=1, wall_seconds=3, workers=2)
+print(json.dumps({"iso": {k: iso[k] for k in ("net", "mnt", "pidns", "uid")}, "status": [x.status for x in v],
+                  "detail": [x.detail for x in v]}))
+'''
+
+
+@pytest.mark.skipif(os.getuid() != 0 or not shutil.which("setpriv") or not os.path.exists("/usr/bin/python3"),
+                    reason="needs root (to become an unprivileged user) and setpriv")
+def test_without_root(tmp_path):
+    """The grader itself run as an unprivileged user (uid 65534): a user namespace gives the runs their
+    own network, mount and pid namespaces; the grader survives its hostile programs."""
+    import subprocess
+    import tempfile
+
+    from prl_verifier import code as mod
+
+    d = tempfile.mkdtemp(prefix="prl-nonroot-")
+    try:
+        for f in ("code.py", "_sandbox_child.py"):
+            shutil.copy(os.path.join(os.path.dirname(mod.__file__), f), d)
+        script = os.path.join(d, "run.py")
+        with open(script, "w") as fh:
+            fh.write(NONROOT_SCRIPT)
+        os.chmod(d, 0o755)
+        for f in os.listdir(d):
+            os.chmod(os.path.join(d, f), 0o644)
+        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", script,
+                            os.path.join(d, "code.py")], capture_output=True, text=True, timeout=60, cwd=d,
+                           env={"PATH": "/usr/bin:/bin", "PRL_NONROOT_SECRET": "1"})
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    assert r.returncode == 0, r.stderr[-2000:]  # alive: not killed by its program
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    if not out["iso"]["pidns"]:
+        pytest.skip(f"no unprivileged user namespaces here: {out['iso']}")
+    assert out["iso"]["net"] and out["iso"]["mnt"] and not out["iso"]["uid"]
+    assert out["status"][0] == "passed"
+    assert out["status"][1] == "error"  # its kills found no such process
+    assert out["status"][2] == "passed", out  # no environment of another process readable
+    assert out["status"][3] == "error" and "unreachable" in out["detail"][3]
+    assert out["status"][4] in ("timeout", "error")
+    assert not os.path.exists("/tmp/prl_nonroot_escape")

@@ -6,7 +6,8 @@
 # from an unnamed temporary file open on fd `payload_fd` (closed before the program runs).
 #
 # Exit codes: 0 normal end; 1 the program raised or exited non-zero; 71 the isolation failed
-# (reported by the parent as sandbox_error).  Assert mode writes one line per test to fd
+# (reported by the parent as sandbox_error); with a pid namespace a program killed by signal S
+# ends the run with 128 + S.  Assert mode writes one line per test to fd
 # `result_fd`: "NONCE i pass|fail|error NAME", then "NONCE done"; the parent accepts only lines
 # that carry the nonce and requires a result for every test, the "done" line and exit code 0.
 
@@ -30,29 +31,41 @@ def _main():
     if cfg["net"]:
         flags |= 0x40000000  # CLONE_NEWNET: no interface but a downed loopback
     if cfg["mnt"]:
-        flags |= 0x00020000  # CLONE_NEWNS: private tmpfs for /tmp, /var/tmp, /dev/shm
+        flags |= 0x00020000  # CLONE_NEWNS: private tmpfs for /tmp, /var/tmp, /dev/shm; hidden dirs; own /proc
+    if cfg["pidns"]:
+        flags |= 0x20000000  # CLONE_NEWPID: the program sees and signals only its own processes
     if cfg["userns"]:
         flags |= 0x10000000  # CLONE_NEWUSER
     libc = None
-    if flags or cfg["mnt"]:
+    if flags:
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
         libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+        uid0, gid0 = os.getuid(), os.getgid()
         if libc.unshare(flags) != 0:
             fatal("unshare(%#x): %s" % (flags, os.strerror(ctypes.get_errno())))
+        if cfg["userns"]:  # identity map of our own ids, so files we create have an owner
+            try:
+                for f, line in (("uid_map", "%d %d 1" % (uid0, uid0)), ("setgroups", "deny"),
+                                ("gid_map", "%d %d 1" % (gid0, gid0))):
+                    with open("/proc/self/" + f, "w") as fh:
+                        fh.write(line)
+            except OSError as e:
+                fatal("user namespace map: %s" % e)
+
+    MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE, MS_RDONLY = 2, 4, 8, 16384, 1 << 18, 1
+
+    def mount(src, target, fstype, fl, data, required=True):
+        if libc.mount(src, target.encode(), fstype, fl, data) != 0:
+            if required:
+                fatal("mount %s: %s" % (target, os.strerror(ctypes.get_errno())))
+            return False
+        return True
 
     uid = cfg["uid"]
     work = cfg["workdir"]
     if cfg["mnt"]:
-        import ctypes
-
-        MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE, MS_RDONLY = 2, 4, 16384, 1 << 18, 1
-
-        def mount(src, target, fstype, fl, data):
-            if libc.mount(src, target.encode(), fstype, fl, data) != 0:
-                fatal("mount %s: %s" % (target, os.strerror(ctypes.get_errno())))
-
         mount(None, "/", None, MS_REC | MS_PRIVATE, None)  # nothing propagates back to the host
         size = ("size=%dk,mode=1777" % (cfg["tmpfs_kb"],)).encode()
         for d in ("/tmp", "/var/tmp", "/dev/shm"):
@@ -65,6 +78,33 @@ def _main():
         os.mkdir(work, 0o700)
         if uid is not None:
             os.chown(work, uid, uid)
+
+    def relay(pid, init):
+        """Wait for ``pid`` (as an init also reap orphans), then exit with its status: code, or 128 + signal."""
+        while True:
+            try:
+                got, st = os.waitpid(-1 if init else pid, 0)
+            except InterruptedError:
+                continue
+            except ChildProcessError:
+                exit_(70)
+            if got == pid:
+                break
+        exit_(os.WEXITSTATUS(st) if os.WIFEXITED(st) else 128 + os.WTERMSIG(st))
+
+    if cfg["pidns"]:
+        # launcher -> init (pid 1 of the new namespace, trusted, waits) -> the program (pid 2). Killing the
+        # launcher's process group kills the init, and the kernel then kills everything in the namespace,
+        # including processes that left the group with setsid().
+        child = os.fork()
+        if child:
+            relay(child, False)
+        if cfg["mnt"] and not mount(b"proc", "/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None, required=False):
+            if cfg["uid"] is None:
+                fatal("cannot mount /proc in the pid namespace")
+        child = os.fork()
+        if child:
+            relay(child, True)
     try:
         os.chdir(work)
     except OSError as e:
@@ -100,7 +140,7 @@ def _main():
             fatal("setuid %d: %s" % (uid, e))
         if os.getuid() == 0 or os.geteuid() == 0:
             fatal("still root after setuid")
-        if cfg["reap"]:
+        if cfg["reap"] and not cfg["pidns"]:
             try:
                 os.kill(-1, signal.SIGKILL)
             except OSError:

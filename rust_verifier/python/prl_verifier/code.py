@@ -62,7 +62,7 @@ _RANK = {"pass": 0, "fail": 1, "error": 2, "timeout": 3, "sandbox_error": 4}
 _OUTCOME_STATUS = {"pass": "passed", "fail": "failed", "error": "error", "timeout": "timeout",
                    "sandbox_error": "sandbox_error"}
 _CHILD_SRC = (Path(__file__).with_name("_sandbox_child.py")).read_text()
-_UID_BASE = 2_000_000_000  # + pid * 256 + slot: one private uid per concurrent run (root only)
+_UID_BASE = 1_000_000_000  # + pid * 256 + slot (< 2**31): one private uid per concurrent run (root only)
 
 
 class SandboxUnavailable(RuntimeError):
@@ -318,7 +318,8 @@ def _hide_default(python: str) -> list[str]:
 
 def _child_config(cfg: SandboxConfig, iso: Mapping[str, Any], uid: int | None, workdir: str, payload_fd: int,
                   result_fd: int, nproc: int | None, probe: bool = False) -> dict[str, Any]:
-    return {"net": iso["net"], "mnt": iso["mnt"], "userns": iso["userns"], "uid": uid, "reap": uid is not None,
+    return {"net": iso["net"], "mnt": iso["mnt"], "userns": iso["userns"], "pidns": iso["pidns"], "uid": uid,
+            "reap": uid is not None,
             "workdir": workdir, "hide": list(iso["hide"]), "tmpfs_kb": int(cfg.tmpfs_mb * 1024),
             "cpu_seconds": max(1, int(round(cfg.cpu_seconds))), "memory_bytes": int(cfg.memory_mb * 2**20),
             "file_bytes": int(cfg.file_size_mb * 2**20), "nproc": nproc, "payload_fd": payload_fd,
@@ -374,10 +375,13 @@ def isolation(cfg: SandboxConfig | None = None) -> dict[str, Any]:
         hide = list(cfg.hide_paths) if cfg.hide_paths is not None else _hide_default(python)
         # most isolation first; drop what the machine refuses
         if root:
-            attempts = [dict(net=True, mnt=True, userns=False, uid=True), dict(net=True, mnt=False, userns=False, uid=True),
-                        dict(net=False, mnt=False, userns=False, uid=True)]
+            attempts = [dict(net=True, mnt=True, pidns=True, userns=False, uid=True),
+                        dict(net=True, mnt=False, pidns=False, userns=False, uid=True),
+                        dict(net=False, mnt=False, pidns=False, userns=False, uid=True)]
         else:
-            attempts = [dict(net=True, mnt=False, userns=True, uid=False), dict(net=False, mnt=False, userns=False, uid=False)]
+            attempts = [dict(net=True, mnt=True, pidns=True, userns=True, uid=False),
+                        dict(net=True, mnt=False, pidns=False, userns=True, uid=False),
+                        dict(net=False, mnt=False, pidns=False, userns=False, uid=False)]
         for a in attempts:
             if not a["net"] and not cfg.allow_network_access:
                 continue
@@ -397,8 +401,11 @@ def isolation(cfg: SandboxConfig | None = None) -> dict[str, Any]:
         notes.append("no network namespace: runs can reach the network (allow_network_access=true)")
     if not chosen["mnt"]:
         notes.append("no mount namespace: runs share /tmp with the host and can read the grader's files")
-    if not chosen["uid"]:
-        notes.append("not root: runs share the grader's uid (they can signal it and read /proc/<pid>/environ)")
+    if not chosen["pidns"] and not chosen["uid"]:
+        notes.append("no pid namespace and not root: runs share the grader's uid and see its processes "
+                     "(they can signal it and read /proc/<pid>/environ)")
+    elif not chosen["uid"]:
+        notes.append("not root: runs share the grader's uid (a private pid namespace and /proc keep them from its processes)")
     chosen["notes"] = notes
     _PROBES[key] = chosen
     return chosen
@@ -483,6 +490,7 @@ class _Run:
     killed: str | None = None  # "timeout" | "output" | "budget"
     pidfd: int | None = None
     t1: float = 0.0
+    pidns: bool = False
 
 
 def _outcomes(run: _Run, cfg: SandboxConfig) -> tuple[list[str], str]:
@@ -492,9 +500,10 @@ def _outcomes(run: _Run, cfg: SandboxConfig) -> tuple[list[str], str]:
     last_err = err_tail[-1] if err_tail else ""
     if rc == 71 and b"sandbox: " in run.bufs["err"]:
         return ["sandbox_error"] * job.n_tests, last_err
+    sig = -rc if rc is not None and rc < 0 else (rc - 128 if rc is not None and run.pidns and rc > 128 else None)
     # the CPU limit: SIGXCPU at the soft limit, SIGKILL at the hard one (a program that catches SIGXCPU)
-    cpu_out = run.killed is None and rc is not None and (
-        rc == -signal.SIGXCPU or (rc == -signal.SIGKILL and run.t1 - run.t0 >= cfg.cpu_seconds))
+    cpu_out = run.killed is None and sig is not None and (
+        sig == signal.SIGXCPU or (sig == signal.SIGKILL and run.t1 - run.t0 >= cfg.cpu_seconds))
     if job.mode == "stdio":
         if run.killed == "budget":
             return ["sandbox_error"], "batch budget exhausted"
@@ -617,7 +626,8 @@ def _run_jobs(jobs: list[_Job], cfg: SandboxConfig, iso: Mapping[str, Any]) -> l
                 stdin.close()
         if uid is not None:
             used_uids.add(uid)
-        run = _Run(job, proc, slot, uid, workdir, nonce, min(t0 + cfg.wall_seconds, batch_deadline), t0)
+        run = _Run(job, proc, slot, uid, workdir, nonce, min(t0 + cfg.wall_seconds, batch_deadline), t0,
+                   pidns=bool(iso["pidns"]))
         run.job_index = ji  # type: ignore[attr-defined]
         for name, fobj in (("out", proc.stdout), ("err", proc.stderr)):
             fd = fobj.fileno()
