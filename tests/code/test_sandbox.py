@@ -224,6 +224,37 @@ def test_fake_success_is_not_a_pass(prog):
     assert v.reward("fraction") == 0.0 and v.reward("all") == 0.0
 
 
+HACK_TESTS = {"asserts": ["assert f(1) == 2", "assert abs(f(1) - 2) < 1e-6", "assert f(1) in [2]", "assert not f(1) != 2"]}
+
+
+@pytest.mark.parametrize("prog", [
+    # an "always equal" object, also as an int subclass, inside a list, or through arithmetic
+    "class A:\n    def __eq__(self, o):\n        return True\n    def __ne__(self, o):\n        return False\n"
+    "def f(x):\n    return A()\n",
+    "class I(int):\n    def __eq__(self, o):\n        return True\n    __ne__ = lambda s, o: False\ndef f(x):\n    return I(0)\n",
+    "class A:\n    def __eq__(self, o):\n        return True\ndef f(x):\n    return [A()]\n",
+    "class Z:\n    def __sub__(self, o):\n        return 0\n    def __eq__(self, o):\n        return True\n"
+    "    def __contains__(self, o):\n        return True\ndef f(x):\n    return Z()\n",
+    # shadowing or patching the builtins the tests use (abs), at load time or during the call
+    "def abs(x):\n    return 0\ndef f(x):\n    return 100\n",
+    "import builtins\nbuiltins.abs = lambda x: 0\ndef f(x):\n    return 100\n",
+    "import builtins\ndef f(x):\n    builtins.abs = lambda x: 0\n    return 100\n",
+])
+def test_objects_and_builtins_that_lie_do_not_pass(prog):
+    v = grade_with_good(prog, HACK_TESTS)
+    assert v.passed <= 1 and v.status in ("failed", "error"), v  # at most the honest `not f(1) != 2`... never all
+    assert v.outcomes[0] == "fail" and v.outcomes[1] == "fail"
+
+
+def test_honest_values_still_compare():
+    prog = ("from collections import namedtuple\nfrom fractions import Fraction\nP = namedtuple('P', 'a b')\n"
+            "def f(x):\n    return P(x, [x, {'k': (x,)}])\ndef g(x):\n    return Fraction(x, 2)\n"
+            "def sum(xs):\n    return 0\n")
+    tests = {"asserts": ["assert f(1) == (1, [1, {'k': (1,)}])", "assert g(1) == 0.5", "assert sum([1, 2]) == 3"]}
+    v = grade_with_good(prog, tests)
+    assert v.status == "passed", v  # the tests' `sum` is the builtin, not the program's
+
+
 def test_batch_budget_leaves_later_runs_unjudged():
     progs = ["import time\ntime.sleep(60)\n"] * 4
     t = time.monotonic()

@@ -197,27 +197,91 @@ def _main():
             finish(1)
         finish(0)
 
-    # assert mode: the program, then the setup (e.g. HumanEval's check), then each test statement
-    g = {"__name__": "__solution__", "__builtins__": __builtins__}
-    p_program, p_setup, p_tests = p["program"], p.get("setup") or "", p["tests"]
+    # assert mode: the program, then the setup (e.g. HumanEval's check), then each test statement.
+    # Everything the tests rely on is made before the program runs (it may patch modules and builtins):
+    # their code objects, a snapshot of the builtins (the tests' own __builtins__), and a guard on the
+    # program's functions that fails a test when one returns a value whose class overrides comparison
+    # or arithmetic (an "always equal" object that would pass any `assert f(x) == y`).
+    import builtins
+    import fractions
+    import types
+
+    p_program, p_setup, p_tests, entry = p["program"], p.get("setup") or "", p["tests"], p.get("entry_point")
     del p
+    try:
+        c_setup = _compile(p_setup, "<test setup>", "exec") if p_setup else None
+        c_tests = [_compile(t, "<test %d>" % k, "exec") for k, t in enumerate(p_tests)]
+    except _BaseException as e:  # the parent checks the syntax first; this is a bad spec
+        report("setup " + _type(e).__name__)
+        print_exc()
+        finish(1)
+    snapshot = dict(vars(builtins))
+    _FunctionType, _list, _tuple, _set, _frozenset, _dict = types.FunctionType, list, tuple, set, frozenset, dict
+    _all, _len, _setattr, _getattr = all, len, setattr, getattr
+    plain = {int, float, complex, str, bytes, bool, _type(None), fractions.Fraction, range, _type(Ellipsis)}
+    dunders = ("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__bool__", "__abs__", "__sub__",
+               "__rsub__", "__round__", "__float__", "__int__", "__index__", "__contains__", "__len__")
+    HEAPTYPE = 1 << 9
+
+    def honest(x, depth=0):
+        t = _type(x)
+        if t in plain:
+            return True
+        for c in t.__mro__:
+            if c.__flags__ & HEAPTYPE and c is not fractions.Fraction:
+                d = c.__dict__
+                for name in dunders:
+                    if name in d:
+                        return False
+        if depth > 50:
+            return True
+        if t is _list or t is _tuple or t is _set or t is _frozenset:
+            return _all(honest(y, depth + 1) for y in x)
+        if t is _dict:
+            return _all(honest(k, depth + 1) and honest(v, depth + 1) for k, v in x.items())
+        return True
+
+    def guard(fn):
+        def guarded(*args, **kwargs):
+            out = fn(*args, **kwargs)
+            if not honest(out):
+                raise _AssertionError("%s returned a %s, whose class overrides comparison" % (
+                    _getattr(fn, "__name__", "?"), _type(out).__name__))
+            return out
+        for a in ("__name__", "__qualname__", "__doc__", "__module__"):
+            try:
+                _setattr(guarded, a, _getattr(fn, a))
+            except _BaseException:
+                pass
+        guarded.__wrapped__ = fn
+        return guarded
+
+    g = {"__name__": "__solution__", "__builtins__": builtins}
     try:
         _exec(_compile(p_program, "<solution>", "exec"), g)
     except _BaseException as e:
         report("load " + _type(e).__name__)
         print_exc()
         finish(1)
-    if p_setup:
+    # the tests' namespace: the program's names (not those that shadow a builtin, unless it is the entry
+    # point), its functions guarded, and the builtins as they were before the program ran
+    gt = {}
+    for k, v in _list(g.items()):
+        if k == "__builtins__" or (k in snapshot and k != entry and not k.startswith("__")):
+            continue
+        gt[k] = guard(v) if _type(v) is _FunctionType else v
+    gt["__builtins__"] = _dict(snapshot)
+    if c_setup is not None:
         try:
-            _exec(_compile(p_setup, "<test setup>", "exec"), g)
+            _exec(c_setup, gt)
         except _BaseException as e:
             report("setup " + _type(e).__name__)
             print_exc()
             finish(1)
     i = 0
-    for t in p_tests:
+    for t in c_tests:
         try:
-            _exec(_compile(t, "<test %d>" % i, "exec"), g)
+            _exec(t, gt)
             report("%d pass" % i)
         except _AssertionError:
             report("%d fail" % i)
@@ -226,6 +290,5 @@ def _main():
         i += 1
     report("done")
     finish(0)
-
 
 _main()

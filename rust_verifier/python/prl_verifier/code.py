@@ -767,7 +767,8 @@ def grade_code(responses: Sequence[str], tests: Sequence[Any], *, config: Any = 
         if prog is None:
             continue
         if spec.kind == "assert":
-            payload = {"mode": "assert", "program": prog, "setup": spec.setup, "tests": list(spec.tests)}
+            payload = {"mode": "assert", "program": prog, "setup": spec.setup, "tests": list(spec.tests),
+                       "entry_point": spec.entry_point}
             jobs.append(_Job(i, "assert", payload, None, len(spec.tests)))
         else:
             payload = {"mode": "stdio", "program": prog}
