@@ -23,16 +23,18 @@ was hit), ``no_code`` (no program in the response), ``sandbox_error`` (not judge
 not run it, or the batch budget ran out before it could). Precedence over the tests of one response:
 passed < failed < error < timeout < sandbox_error.
 
-The sandbox (see README "Code rewards: what the sandbox guarantees"): each run is a fresh
-``python -I`` process started with a new session, in an empty directory, with rlimits on CPU time,
-address space, file size, open files and processes, a minimal environment, stdout/stderr read up to
-a cap, and the whole process group killed at the wall-clock limit. Where the machine allows it
-(root with CAP_SYS_ADMIN, or unprivileged user namespaces), the process gets its own network
-namespace (no network at all; without it :class:`SandboxUnavailable` is raised unless
-``allow_network_access=True``); as root also a private mount namespace (its /tmp, /var/tmp,
-/dev/shm are small private tmpfs; the grader's working directory and home are hidden) and its own
-unprivileged uid (it cannot signal or read the grader or other runs; everything left running under
-that uid is killed). Runs go in parallel, ``workers`` at a time, within ``batch_seconds``.
+The sandbox (README, "Code rewards: what the sandbox guarantees"): each run is a fresh ``python -I``
+process started in a new session, in an empty directory, with rlimits on CPU time, address space,
+file size, open files and processes, a minimal environment, stdout/stderr read up to a cap, and the
+whole process group killed at the wall-clock limit. Where the machine allows it (root with
+CAP_SYS_ADMIN, or unprivileged user namespaces) it also gets its own network namespace (no network
+at all; without one :class:`SandboxUnavailable` is raised unless ``allow_network_access=True``),
+mount namespace (private tmpfs on /tmp, /var/tmp, /dev/shm; the grader's working directory and home
+hidden; its own /proc) and pid namespace (it sees and signals only its own processes; killing the
+run's init kills everything it started); as root also its own unprivileged uid. The harness that
+runs assert tests writes results under a per-run nonce, compiles the tests and snapshots the
+builtins before the program runs, and fails values whose class overrides comparison. Runs go in
+parallel, ``workers`` at a time, within ``batch_seconds``; one batch at a time per process.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -286,6 +289,8 @@ def extract_program(response: str, spec: TestSpec | None = None) -> str | None:
 
 # ------------------------------------------------------------------------------------- isolation
 _PROBES: dict[tuple, dict[str, Any]] = {}
+# one batch at a time per process: concurrent runs of one process share its private uid range
+_LOCK = threading.RLock()
 
 
 def _python_candidates(cfg: SandboxConfig) -> list[str]:
@@ -363,6 +368,11 @@ def isolation(cfg: SandboxConfig | None = None) -> dict[str, Any]:
     ``uid`` (own unprivileged uid per run), ``hide``, ``notes``. Raises :class:`SandboxUnavailable`
     when no network namespace can be made and ``allow_network_access`` is off, or no interpreter runs."""
     cfg = cfg or SandboxConfig()
+    with _LOCK:
+        return _isolation(cfg)
+
+
+def _isolation(cfg: SandboxConfig) -> dict[str, Any]:
     key = (cfg.python, cfg.allow_network_access, cfg.hide_paths, os.getuid())
     if key in _PROBES:
         return _PROBES[key]
@@ -774,7 +784,8 @@ def grade_code(responses: Sequence[str], tests: Sequence[Any], *, config: Any = 
             payload = {"mode": "stdio", "program": prog}
             for k, (inp, out) in enumerate(zip(spec.inputs, spec.outputs)):
                 jobs.append(_Job(i, "stdio", payload, inp.encode("utf-8"), 1, test_index=k, expected=out))
-    ran = _run_jobs(jobs, cfg, isolation(cfg)) if jobs else []
+    with _LOCK:
+        ran = _run_jobs(jobs, cfg, isolation(cfg)) if jobs else []
     per: dict[int, list[str]] = {}
     details: dict[int, str] = {}
     secs: dict[int, float] = {}
