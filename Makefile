@@ -32,3 +32,10 @@ bench: install ## benchmarks (not part of the test run); figures go to benches/R
 
 clean: ## remove build outputs (keeps .venv)
 	rm -rf build rust_verifier/target python/prl/_C*.so
+
+.PHONY: gpu-carry gpu-dry-run
+gpu-carry: install ## build what the GPU check carries to a device: .whl/gpu1, .whl/gpu2 (scripts/gpu_check.sh)
+	bash scripts/gpu_check.sh --prepare
+
+gpu-dry-run: install ## scripts/gpu_check.sh --dry-run: every step of the GPU check, on CPU
+	bash scripts/gpu_check.sh --dry-run
