@@ -247,8 +247,8 @@ def test_objects_and_builtins_that_lie_do_not_pass(prog):
 
 
 def test_honest_values_still_compare():
-    prog = ("from collections import namedtuple\nfrom fractions import Fraction\nP = namedtuple('P', 'a b')\n"
-            "def f(x):\n    return P(x, [x, {'k': (x,)}])\ndef g(x):\n    return Fraction(x, 2)\n"
+    prog = ("from collections import namedtuple\nfrom decimal import Decimal\nP = namedtuple('P', 'a b')\n"
+            "def f(x):\n    return P(x, [x, {'k': (x,)}])\ndef g(x):\n    return Decimal(x) / 2\n"
             "def sum(xs):\n    return 0\n")
     tests = {"asserts": ["assert f(1) == (1, [1, {'k': (1,)}])", "assert g(1) == 0.5", "assert sum([1, 2]) == 3"]}
     v = grade_with_good(prog, tests)

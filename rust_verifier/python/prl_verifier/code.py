@@ -42,6 +42,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import json
+import marshal
 import os
 import re
 import secrets
@@ -339,7 +340,7 @@ def _env(workdir: str) -> dict[str, str]:
 
 def _try_probe(python: str, cfg: SandboxConfig, iso: dict[str, Any], uid: int | None) -> tuple[bool, str]:
     payload = tempfile.TemporaryFile()
-    payload.write(json.dumps({"imports": ["typing", "fractions", "heapq", "statistics", "decimal", "string"]}).encode())
+    payload.write(marshal.dumps({"imports": ["typing", "fractions", "heapq", "statistics", "decimal", "string"]}))
     payload.flush()
     payload.seek(0)
     workdir = tempfile.mkdtemp(prefix="prl-probe-") if not iso["mnt"] else "/"
@@ -348,7 +349,7 @@ def _try_probe(python: str, cfg: SandboxConfig, iso: dict[str, Any], uid: int | 
             os.chown(workdir, uid, uid)
         ccfg = _child_config(cfg, iso, uid, workdir, payload.fileno(), -1, None, probe=True)
         try:
-            r = subprocess.run([python, "-I", "-c", _CHILD_SRC, json.dumps(ccfg)], stdin=subprocess.DEVNULL,
+            r = subprocess.run([python, "-I", "-c", _CHILD_SRC, marshal.dumps(ccfg).hex()], stdin=subprocess.DEVNULL,
                                capture_output=True, pass_fds=(payload.fileno(),), env=_env(workdir), cwd="/",
                                start_new_session=True, timeout=30)
         except (OSError, subprocess.TimeoutExpired) as e:
@@ -601,7 +602,7 @@ def _run_jobs(jobs: list[_Job], cfg: SandboxConfig, iso: Mapping[str, Any]) -> l
         uid = base_uid + slot if base_uid is not None else None
         nonce = secrets.token_hex(16)
         payload = tempfile.TemporaryFile()
-        payload.write(json.dumps({**job.payload, "nonce": nonce}).encode())
+        payload.write(marshal.dumps({**job.payload, "nonce": nonce}))
         payload.flush()
         payload.seek(0)
         stdin: Any = subprocess.DEVNULL
@@ -619,7 +620,7 @@ def _run_jobs(jobs: list[_Job], cfg: SandboxConfig, iso: Mapping[str, Any]) -> l
         ccfg = _child_config(cfg, iso, uid, workdir or "/tmp/sandbox", payload.fileno(), res_w, nproc)
         t0 = time.monotonic()
         try:
-            proc = subprocess.Popen([iso["python"], "-I", "-c", _CHILD_SRC, json.dumps(ccfg)], stdin=stdin,
+            proc = subprocess.Popen([iso["python"], "-I", "-c", _CHILD_SRC, marshal.dumps(ccfg).hex()], stdin=stdin,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(payload.fileno(), res_w),
                                     env=_env(workdir or "/tmp/sandbox"), cwd=workdir or "/", start_new_session=True)
         except OSError as e:
