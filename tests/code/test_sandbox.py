@@ -98,7 +98,8 @@ def test_a_gigabyte_of_output_is_cut_off():
 
 def test_writes_outside_its_directory_do_not_reach_the_host(tmp_path):
     targets = [str(tmp_path / "escaped.txt"), "/etc/prl_escaped", "/usr/prl_escaped", "/root/prl_escaped",
-               os.path.join(os.getcwd(), "prl_escaped"), "../prl_escaped", "/tmp/prl_escaped_sandbox"]
+               os.path.join(os.getcwd(), "prl_escaped"), "../prl_escaped", "/tmp/prl_escaped_sandbox",
+               "/dev/shm/prl_escaped", "/var/tmp/prl_escaped", "/run/lock/prl_escaped"]
     prog = ("import os\n"
             f"for t in {targets!r}:\n"
             "    try:\n"

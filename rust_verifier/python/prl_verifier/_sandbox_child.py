@@ -33,6 +33,7 @@ def _main():
         flags |= 0x00020000  # CLONE_NEWNS: private tmpfs for /tmp, /var/tmp, /dev/shm; hidden dirs; own /proc
     if cfg["pidns"]:
         flags |= 0x20000000  # CLONE_NEWPID: the program sees and signals only its own processes
+        flags |= 0x08000000  # CLONE_NEWIPC: its own SysV IPC and POSIX message queues
     if cfg["userns"]:
         flags |= 0x10000000  # CLONE_NEWUSER
     libc = None
@@ -67,7 +68,7 @@ def _main():
     if cfg["mnt"]:
         mount(None, "/", None, MS_REC | MS_PRIVATE, None)  # nothing propagates back to the host
         size = ("size=%dk,mode=1777" % (cfg["tmpfs_kb"],)).encode()
-        for d in ("/tmp", "/var/tmp", "/dev/shm"):
+        for d in ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/var/lock", "/dev/mqueue"):  # the world-writable ones
             if os.path.isdir(d) and not os.path.islink(d):
                 mount(b"tmpfs", d, b"tmpfs", MS_NOSUID | MS_NODEV, size)
         for d in cfg["hide"]:
