@@ -1,5 +1,5 @@
 //! Certified real and complex ball arithmetic at a chosen binary precision, for comparing
-//! irrational values exactly enough (DESIGN.md 4: "exact where exact is possible").
+//! irrational values exactly enough (the verifier's rule: exact where exact is possible).
 //!
 //! A [`Ball`] is a midpoint `m·2^e` (big integer `m`, at most `prec` significant bits) and a radius
 //! [`Mag`] (a 32-bit mantissa and an exponent, always rounded up), and stands for every real in

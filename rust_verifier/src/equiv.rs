@@ -389,9 +389,27 @@ impl<'l> Comparer<'l> {
         Ok(compared >= 1 && (ratio.is_some() || names.is_empty() || compared >= 2))
     }
 
+    /// Equal as multisets, or (lengths differing) as sets: every member of each side equals some
+    /// member of the other (`(3,17,3,7)` listed twice is still the one solution).
     pub fn multiset_eq(&self, a: &[Answer], b: &[Answer]) -> Result<bool, Timeout> {
         if a.len() != b.len() {
-            return Ok(false);
+            if a.is_empty() || b.is_empty() || a.len() > 64 || b.len() > 64 {
+                return Ok(false);
+            }
+            for (x, ys) in a.iter().map(|x| (x, b)).chain(b.iter().map(|y| (y, a))) {
+                let mut found = false;
+                for y in ys {
+                    let same = if std::ptr::eq(ys, b) { self.eq(x, y)? } else { self.eq(y, x)? };
+                    if same {
+                        found = true;
+                        break;
+                    }
+                }
+                if !found {
+                    return Ok(false);
+                }
+            }
+            return Ok(true);
         }
         let mut used = vec![false; b.len()];
         for x in a {
@@ -423,6 +441,17 @@ impl<'l> Comparer<'l> {
     }
 
     fn rel_eq(&self, ea: &[Expr], oa: &[RelOp], eb: &[Expr], ob: &[RelOp]) -> Result<bool, Timeout> {
+        // `x = 5+5+1 = 11` vs `x = 11`, `z = 3+3 = 2` vs `z = 1+1 = 2`: chains of `=` that start
+        // with the same variable compare by their last values
+        let all_eq = |o: &[RelOp]| o.iter().all(|x| *x == RelOp::Eq);
+        if (oa.len() > 1 || ob.len() > 1) && all_eq(oa) && all_eq(ob) {
+            if let (Expr::Var(va), Expr::Var(vb)) = (&ea[0], &eb[0]) {
+                let (la, lb) = (ea.last().unwrap(), eb.last().unwrap());
+                if va == vb && free_of_vars(la) && free_of_vars(lb) {
+                    return self.expr_eq(la, lb);
+                }
+            }
+        }
         if oa.len() != ob.len() {
             return Ok(false);
         }
@@ -475,12 +504,24 @@ impl<'l> Comparer<'l> {
             (Text(_), _) | (_, Text(_)) | (Choice(_), _) | (_, Choice(_)) => false,
             (Expr(a), Expr(b)) => self.expr_eq(a, b)?,
             (Relation(ea, oa), Relation(eb, ob)) => self.rel_eq(ea, oa, eb, ob)?,
-            (Relation(es, ops), other) | (other, Relation(es, ops)) => {
+            // a relation against a value: an inequality as its interval, an assignment as its
+            // value; a prediction may also name an expression (`a+b = 4`), a gold may not (the
+            // gold `a^2+b = 0` asks for the equation)
+            (Relation(es, ops), other) => {
                 if let Some(iv) = rel_interval(es, ops) {
                     return self.eq(&iv, other);
                 }
-                match assignment_rel(es, ops) {
+                match assignment_rel(es, ops, false).or_else(|| named_quantity(es, ops)) {
                     Some(x) => self.eq(&Answer::Expr(x.clone()), other)?,
+                    None => false,
+                }
+            }
+            (other, Relation(es, ops)) => {
+                if let Some(iv) = rel_interval(es, ops) {
+                    return self.eq(other, &iv);
+                }
+                match assignment_rel(es, ops, true) {
+                    Some(x) => self.eq(other, &Answer::Expr(x.clone()))?,
                     None => false,
                 }
             }
@@ -501,6 +542,28 @@ impl<'l> Comparer<'l> {
             (Tuple(a, _), List(b)) | (List(a), Tuple(b, _)) => self.ordered_eq(a, b)?,
             (Set(a) | List(a) | Union(a), other) if a.len() == 1 => self.eq(&a[0], other)?,
             (other, Set(b) | List(b) | Union(b)) if b.len() == 1 => self.eq(other, &b[0])?,
+            // one value written several ways (`\boxed{15\frac{39}{40}}, or \boxed{\frac{639}{40}}`): as a
+            // set, that value
+            (Set(a) | List(a), other @ Expr(_)) if a.len() <= 8 => {
+                let mut all = true;
+                for x in a {
+                    if !self.eq(x, other)? {
+                        all = false;
+                        break;
+                    }
+                }
+                all
+            }
+            (other @ Expr(_), Set(b) | List(b)) if b.len() <= 8 => {
+                let mut all = true;
+                for y in b {
+                    if !self.eq(other, y)? {
+                        all = false;
+                        break;
+                    }
+                }
+                all
+            }
             (Matrix(a), Matrix(b)) => {
                 a.len() == b.len() && {
                     let mut ok = true;
@@ -558,14 +621,18 @@ fn assignment(es: &[Expr]) -> Option<(&str, &Expr)> {
     None
 }
 
-fn assignment_rel<'a>(es: &'a [Expr], ops: &[RelOp]) -> Option<&'a Expr> {
+fn assignment_rel<'a>(es: &'a [Expr], ops: &[RelOp], names: bool) -> Option<&'a Expr> {
     if ops.len() == 1 && ops[0] == RelOp::Eq {
         if let Some((_, e)) = assignment(es) {
             return Some(e);
         }
-        // `a+b = 4`, `xy = 6`: an expression of names only (numbers only in exponents) equal to a
-        // value is that value (`x+1 = 4` is not 4)
-        if names_only(&es[0]) && free_of_vars(&es[1]) {
+        // `a+b = 4`, `xy = 6`, `|AB| = 1`: an expression of names only (numbers only in
+        // exponents) equal to a value is that value (`x+1 = 4` is not 4)
+        if names && names_only(&es[0]) && free_of_vars(&es[1]) {
+            return Some(&es[1]);
+        }
+        // `\frac12 \$ = \frac{10}{9}`: a computation's last value
+        if names && free_of_vars(&es[0]) && free_of_vars(&es[1]) {
             return Some(&es[1]);
         }
         return None;
@@ -592,12 +659,26 @@ fn rel_form(a: &Expr, op: RelOp, b: &Expr) -> (Expr, RelOp) {
     }
 }
 
+/// A gold `|AB| = 1`, `\frac{NO}{BO} = \frac{1}{\sqrt6}`, `AB = 4`: a named quantity (a product or
+/// ratio of names, or its absolute value) and its value.
+fn named_quantity<'a>(es: &'a [Expr], ops: &[RelOp]) -> Option<&'a Expr> {
+    fn quantity(e: &Expr) -> bool {
+        match e {
+            Expr::Var(_) => true,
+            Expr::Mul(a, b) | Expr::Div(a, b) => quantity(a) && quantity(b),
+            Expr::Func(Func::Abs, a) => quantity(a),
+            _ => false,
+        }
+    }
+    (ops == [RelOp::Eq] && quantity(&es[0]) && free_of_vars(&es[1])).then(|| &es[1])
+}
+
 /// Variables combined by + - * / and powers, with numbers only in exponents.
 fn names_only(e: &Expr) -> bool {
     match e {
         Expr::Var(_) => true,
         Expr::Add(a, b) | Expr::Sub(a, b) | Expr::Mul(a, b) | Expr::Div(a, b) => names_only(a) && names_only(b),
-        Expr::Neg(a) => names_only(a),
+        Expr::Neg(a) | Expr::Func(Func::Abs, a) => names_only(a),
         Expr::Pow(a, _) => names_only(a),
         _ => false,
     }

@@ -9,6 +9,8 @@
 
 /// Longest extracted answer kept (longer ones are cut; they could not be graded in budget anyway).
 pub const MAX_ANSWER_CHARS: usize = 4_000;
+/// A gold longer than this without a box or `####` may be a generation: its "final answer" phrase.
+const BARE_GOLD_CHARS: usize = 200;
 
 /// Content of the last complete `\boxed{...}` or `\fbox{...}`, in one forward pass.
 pub fn last_boxed(s: &str) -> Option<&str> {
@@ -118,47 +120,98 @@ fn find_last_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
     if needle.len() > hay.len() {
         return None;
     }
-    (0..=hay.len() - needle.len()).rev().find(|&i| hay[i..i + needle.len()].eq_ignore_ascii_case(needle))
+    let first = needle[0].to_ascii_lowercase();
+    (0..=hay.len() - needle.len())
+        .rev()
+        .find(|&i| hay[i].to_ascii_lowercase() == first && hay[i..i + needle.len()].eq_ignore_ascii_case(needle))
 }
 
-/// The rest of the line after the last "final answer is" (or "final answer:").
+/// The answer after the last "final answer is" / "final answer:" / "final answer =".
 pub fn after_final_answer(s: &str) -> Option<&str> {
+    final_answer_at(s).map(|(_, t)| t)
+}
+
+/// The position of the last "final answer" marker and the answer after it, on its line: the math
+/// right after it (`$..$`, `$$..$$`, `\(..\)`, `\[..\]`), else its sentence (up to ". "), where a
+/// sentence like "The largest $n$ is 34" gives what follows its last " is ", and then the first
+/// math span of what is left, if any.
+pub fn final_answer_at(s: &str) -> Option<(usize, &str)> {
     let b = s.as_bytes();
-    let mut best: Option<usize> = None;
+    let mut best: Option<(usize, usize)> = None;
     for pat in [&b"final answer is"[..], &b"final answer:"[..], &b"final answer ="[..]] {
         if let Some(p) = find_last_ci(b, pat) {
             let end = p + pat.len();
-            if best.map_or(true, |bb| end > bb) {
-                best = Some(end);
+            if best.map_or(true, |(_, bb)| end > bb) {
+                best = Some((p, end));
             }
         }
     }
-    let start = best?;
+    let (at, start) = best?;
     let rest = &s[start..];
     let line = rest.split('\n').next().unwrap_or("");
-    let mut t = line.trim().trim_start_matches(':').trim();
-    // math between the first pair of unescaped `$` (a `\$` is a dollar sign)
-    let dollars: Vec<usize> = t
-        .char_indices()
-        .filter(|&(i, c)| c == '$' && !(i > 0 && t.as_bytes()[i - 1] == b'\\'))
-        .map(|(i, _)| i)
-        .collect();
-    if dollars.len() >= 2 {
-        let (a, mut z) = (dollars[0], dollars[1]);
-        let mut a2 = a + 1;
-        // `$$...$$`
-        if z == a + 1 && dollars.len() >= 4 {
-            a2 = a + 2;
-            z = dollars[2];
-        }
-        t = &t[a2..z];
+    let t = line.trim().trim_start_matches(':').trim().trim_start_matches(['"', '\'', '“']).trim();
+    if let Some(m) = leading_math(t) {
+        let m = trim_punct(m, &['.', ',', ';']);
+        return (!m.is_empty()).then_some((at, m));
     }
+    let mut sent = cut_sentence(t);
+    if let Some(k) = rfind_outside_math(sent, " is ") {
+        sent = &sent[k + 4..];
+    }
+    let t = first_math_span(sent).unwrap_or(sent);
     let t = trim_punct(t, &['.', ',', ';']);
-    if t.is_empty() {
-        None
-    } else {
-        Some(t)
+    (!t.is_empty()).then_some((at, t))
+}
+
+/// Positions of the unescaped `$` signs, for "inside math" tests.
+fn in_math_mask(t: &str) -> Vec<bool> {
+    let b = t.as_bytes();
+    let mut m = vec![false; b.len()];
+    let mut inside = false;
+    for i in 0..b.len() {
+        if b[i] == b'$' && !(i > 0 && b[i - 1] == b'\\') {
+            inside = !inside;
+        }
+        m[i] = inside;
     }
+    m
+}
+
+/// `t` up to its first ". " outside math.
+fn cut_sentence(t: &str) -> &str {
+    let m = in_math_mask(t);
+    let b = t.as_bytes();
+    for i in 0..b.len().saturating_sub(1) {
+        if b[i] == b'.' && b[i + 1] == b' ' && !m[i] {
+            return &t[..i];
+        }
+    }
+    t
+}
+
+/// The last occurrence of `pat` outside math.
+fn rfind_outside_math(t: &str, pat: &str) -> Option<usize> {
+    let m = in_math_mask(t);
+    let mut end = t.len();
+    while let Some(k) = t[..end].rfind(pat) {
+        if !m[k] {
+            return Some(k);
+        }
+        end = k;
+    }
+    None
+}
+
+/// The content of the first math span in `t`.
+fn first_math_span(t: &str) -> Option<&str> {
+    let b = t.as_bytes();
+    for i in 0..b.len() {
+        let opens = (b[i] == b'$' && !(i > 0 && b[i - 1] == b'\\')) || (b[i] == b'\\' && i + 1 < b.len() && matches!(b[i + 1], b'(' | b'['));
+        if opens {
+            return leading_math(&t[i..]).map(str::trim).filter(|m| !m.is_empty());
+        }
+    }
+    None
 }
 
 /// Trailing sentence punctuation off, but an ellipsis (`1, 2, 3, ...`) kept.
@@ -249,16 +302,23 @@ pub fn find_marked(s: &str) -> Marked<'_> {
     if open.is_some_and(|o| best.map_or(true, |(bs, _, _)| o > bs)) {
         return Marked::Truncated;
     }
+    // a phrase is searched after the last box only (linear, and what matters)
+    let tail_from = best.map_or(0, |(_, _, z)| z);
+    let phrase = final_answer_at(&s[tail_from..]).map(|(at, t)| (at + tail_from, t));
     if let Some((cmd, a, z)) = best {
         let x = s[a..z].trim();
-        if !x.is_empty() {
+        // a "final answer" phrase after the last box is the last word: `\boxed{255} ... The final
+        // answer is $10,455$`
+        // (only a phrase that states a value: "The final answer is positive, because ..." is not one)
+        let phrase_later = phrase.is_some_and(|(at, t)| at > z && t.bytes().any(|c| c.is_ascii_digit() || c == b'\\'));
+        if !x.is_empty() && !phrase_later {
             if let Some(joined) = joined_boxes(s, cmd, z) {
                 return Marked::Found(Cow::Owned(joined));
             }
             return Marked::Found(Cow::Borrowed(cap(x)));
         }
     }
-    if let Some(x) = after_final_answer(s) {
+    if let Some((_, x)) = phrase {
         return Marked::Found(Cow::Borrowed(cap(x)));
     }
     match after_hashes(s) {
@@ -270,9 +330,9 @@ pub fn find_marked(s: &str) -> Marked<'_> {
 /// `\boxed{k = 45} and \boxed{n = 2}`: two or more boxes on the line of the last one, with only
 /// connectors between them (spaces, `$`, `,`, `;`, "and", `\quad`), joined as a list.
 fn joined_boxes(s: &str, last_cmd: usize, last_end: usize) -> Option<String> {
-    let line_start = s[..last_cmd].rfind('\n').map_or(0, |p| p + 1);
-    if last_cmd - line_start > MAX_ANSWER_CHARS {
-        return None;
+    let mut line_start = s[..last_cmd].rfind('\n').map_or(0, |p| p + 1).max(last_cmd.saturating_sub(MAX_ANSWER_CHARS));
+    while !s.is_char_boundary(line_start) {
+        line_start += 1;
     }
     let seg = &s[line_start..=last_end];
     let mut boxes: Vec<(usize, usize, usize)> = Vec::new(); // (command start, content start, content end)
@@ -295,19 +355,25 @@ fn joined_boxes(s: &str, last_cmd: usize, last_end: usize) -> Option<String> {
         }
         i += 1;
     }
-    if boxes.len() < 2 {
+    // the run of boxes ending with the last one, each separated from the next by a short stretch
+    // within one sentence (connectors, `$`, `\quad`, up to four words: "and", "for part (a) and")
+    let gap_ok = |gap: &str| {
+        let g = gap.replace("\\quad", "").replace("\\qquad", "").replace("\\(", "").replace("\\)", "");
+        let words: Vec<&str> = g.split(|c: char| !c.is_ascii_alphabetic()).filter(|w| w.len() > 1 && *w != "text").collect();
+        // no words, or a few joined by "and" / "or" ("first, then" or "no wait" is a correction)
+        let joined = words.is_empty() || words.iter().any(|w| w.eq_ignore_ascii_case("and") || w.eq_ignore_ascii_case("or"));
+        g.len() <= 60 && words.len() <= 4 && joined && !g.contains(['.', '!', '?', ':', '=', '\n'])
+    };
+    if boxes.is_empty() {
         return None;
     }
-    // only connectors between consecutive boxes
-    for w in boxes.windows(2) {
-        let gap = &seg[w[0].2 + 1..w[1].0];
-        let mut g = gap.to_string();
-        for c in ["\\text{and}", "\\text{ and }", "\\quad", "\\qquad", "\\text{,}", "\\(", "\\)", "and", "\\,", "\\;"] {
-            g = g.replace(c, "");
-        }
-        if !g.chars().all(|c| c.is_whitespace() || matches!(c, '$' | ',' | ';' | '&')) {
-            return None;
-        }
+    let mut first = boxes.len() - 1;
+    while first > 0 && gap_ok(&seg[boxes[first - 1].2 + 1..boxes[first].0]) {
+        first -= 1;
+    }
+    let boxes = &boxes[first..];
+    if boxes.len() < 2 {
+        return None;
     }
     let parts: Vec<&str> = boxes.iter().map(|&(_, a, z)| seg[a..z].trim()).filter(|x| !x.is_empty()).collect();
     let joined = parts.join(", ");
@@ -443,6 +509,10 @@ pub fn math_in_final_sentence(s: &str) -> Option<&str> {
                 Some(at) => {
                     spans.push((from, at));
                     i = at + close.len();
+                    // a display (`$$..$$`, `\[..\]`) followed by text ends its sentence
+                    if olen == 2 && close != "\\)" && line[i..].trim_start().len() > 1 {
+                        sentence_start = i;
+                    }
                     continue;
                 }
                 None => break,
@@ -496,6 +566,13 @@ pub fn extract_gold(s: &str) -> Option<std::borrow::Cow<'_, str>> {
     }
     if let Some(x) = after_hashes(s) {
         return Some(Cow::Borrowed(cap(x)));
+    }
+    // a gold that is itself a generation ending in "The final answer is $..$" (long text only:
+    // a short bare gold is the answer as written)
+    if s.len() > BARE_GOLD_CHARS {
+        if let Some(x) = after_final_answer(s) {
+            return Some(Cow::Borrowed(cap(x)));
+        }
     }
     let t = s.trim();
     if t.is_empty() {
@@ -561,7 +638,20 @@ mod tests {
         assert_eq!(extract_marked("\\boxed{k = 45} and \\boxed{n = 2}").as_deref(), Some("k = 45, n = 2"));
         assert_eq!(extract_marked("$\\boxed{1}$, $\\boxed{2}$").as_deref(), Some("1, 2"));
         assert_eq!(extract_marked("\\boxed{1}\nso \\boxed{2}").as_deref(), Some("2"));
+        // two boxes joined by "and" / "or": both (a hedge against a one-value gold); a correction: the last
+        assert_eq!(extract_marked("\\boxed{3} or \\boxed{4}").as_deref(), Some("3, 4"));
         assert_eq!(extract_marked("\\boxed{3}, no wait, \\boxed{4}").as_deref(), Some("4"));
+        assert_eq!(extract_marked("\\boxed{1} first, then \\boxed{2}").as_deref(), Some("2"));
+        assert_eq!(extract_marked("\\boxed{3}. No: \\boxed{4}").as_deref(), Some("4"));
+        assert_eq!(extract_marked("$$\\boxed{(3, 3)} \\text{ for part (a) and } \\boxed{(1, 1)}$$").as_deref(), Some("(3, 3), (1, 1)"));
+        // a "final answer" phrase after the last box wins
+        assert_eq!(extract_marked("so \\boxed{255}. Total 10,455. Final Answer: The final answer is $10,455$. I hope").as_deref(), Some("10,455"));
+        assert_eq!(extract_marked("so \\boxed{7}. The final answer is positive, because both are.").as_deref(), Some("7"));
+        assert_eq!(after_final_answer("Final Answer: The largest $n$ is 34."), Some("34"));
+        assert_eq!(after_final_answer("Final Answer: The volume of $ABCDEFGH$ is 120. I hope it is correct."), Some("120"));
+        assert_eq!(after_final_answer("The final answer is 12,000,023. I hope it is correct."), Some("12,000,023"));
+        assert_eq!(after_final_answer("The final answer is \\((-6, 10)\\). I hope it is correct"), Some("(-6, 10)"));
+        assert_eq!(after_final_answer("The final answer is 3.5."), Some("3.5"));
     }
 
     #[test]

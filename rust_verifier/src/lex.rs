@@ -89,7 +89,7 @@ pub const UNITS: &[&str] = &[
     "erg", "ergs", "ev", "kev", "mev", "gev", "tev", "hz", "khz", "mhz", "ghz", "nm", "um", "µm", "μm", "pc", "kpc",
     "mpc", "au", "ly", "atm", "pa", "kpa", "mol", "mmol", "joule", "joules", "watt", "watts", "newton", "newtons",
     "kelvin", "volt", "volts", "angstrom", "angstroms", "j", "w", "k", "v", "n", "kw", "kj", "gw", "mw", "ms", "ns",
-    "kms", "kmh", "rpm", "cal", "kcal", "celsius", "fahrenheit", "msun", "odot",
+    "kms", "kmh", "rpm", "cal", "kcal", "celsius", "fahrenheit", "msun", "odot", "pm", "fm", "arcsec", "arcmin", "mas",
 ];
 
 /// Dimension and size of a unit word, for conversions between units of one dimension
@@ -210,7 +210,7 @@ pub fn clean(s: &str) -> String {
         (",\\! ", ","), (",\\!", ","), // `10,\!080`: a thousands separator
         // a degree sign becomes `°` (one token): dropped after a value, times pi/180 inside a
         // function's argument (`\cos 13^\circ`)
-        ("^{\\circ}", "°"), ("^\\circ", "°"), ("^{\\degree}", "°"), ("^\\degree", "°"), ("\\degree", "°"), ("\\circ", "°"), ("{,}", ""), ("\\dfrac", "\\frac"), ("\\tfrac", "\\frac"), ("\\cfrac", "\\frac"),
+        ("^{\\circ}", "°"), ("^\\circ", "°"), ("^{\\degree}", "°"), ("^\\degree", "°"), ("\\degree", "°"), ("\\circ", "°"), ("{,}", ""), ("{, }", ""), ("\\dfrac", "\\frac"), ("\\tfrac", "\\frac"), ("\\cfrac", "\\frac"),
         ("\\dbinom", "\\binom"), ("\\tbinom", "\\binom"), ("\\$", ""), ("$", ""), ("\\%", "%"),
         ("−", "-"), ("–", "-"), ("—", "-"), ("×", "*"), ("·", "*"), ("⋅", "*"), ("÷", "/"), ("π", "\\pi "),
         ("√", "\\sqrt"), ("≤", "\\le "), ("≥", "\\ge "), ("≠", "\\ne "), ("≈", "\\approx "), ("∞", "\\infty "), ("∪", "\\cup "),
@@ -249,11 +249,13 @@ const MAX_TOKENS: usize = 4_000;
 
 pub fn lex(s: &str, lim: &Limits) -> Result<Vec<Tok>, LexError> {
     let mut out = Vec::new();
-    lex_into(s, &mut out, false, lim, 0)?;
+    lex_into(s, &mut out, false, false, lim, 0)?;
     Ok(out)
 }
 
-fn lex_into(s: &str, out: &mut Vec<Tok>, in_text: bool, lim: &Limits, depth: usize) -> Result<(), LexError> {
+/// `in_text`: inside `\text{}`-like wrappers (words stay words); `roman`: inside `\mathrm{}`-like
+/// wrappers (letter runs are names such as `NaI`, never products of symbols).
+fn lex_into(s: &str, out: &mut Vec<Tok>, in_text: bool, roman: bool, lim: &Limits, depth: usize) -> Result<(), LexError> {
     if depth > 32 {
         return Err(LexError("text wrappers nested too deeply".into()));
     }
@@ -366,12 +368,12 @@ fn lex_into(s: &str, out: &mut Vec<Tok>, in_text: bool, lim: &Limits, depth: usi
                     out.push(Tok::Cmd(lw));
                 } else if lw == "infinity" || lw == "inf" || lw == "infty" {
                     out.push(Tok::Infty);
-                } else if !in_text && w.len() >= 3 && !is_unit(w) && letters_are_product(w, start > 0 && b[start - 1].is_ascii_digit(), b.get(j).copied()) {
+                } else if !in_text && !roman && w.len() >= 3 && !is_unit(w) && letters_are_product(w, start > 0 && b[start - 1].is_ascii_digit(), b.get(j).copied()) {
                     // `RCs`, `xyz`, `2abc`, `abc^2`: single-letter symbols written together
                     for ch in w.chars() {
                         out.push(Tok::Ident(ch.to_string()));
                     }
-                } else if in_text || w.len() >= 3 || is_unit(w) || lw == "or" {
+                } else if in_text || w.len() >= 3 || is_unit(w) || lw == "or" || (roman && w.len() >= 2) {
                     out.push(Tok::Word(w.to_string()));
                 } else {
                     for ch in w.chars() {
@@ -412,7 +414,8 @@ fn lex_into(s: &str, out: &mut Vec<Tok>, in_text: bool, lim: &Limits, depth: usi
                             if is_op {
                                 out.push(Tok::Cmd(inner.trim().to_string()));
                             } else {
-                                lex_into(inner, out, text_mode, lim, depth + 1)?;
+                                let roman = matches!(name, "mathrm" | "mathbf" | "mathit" | "mathsf" | "rm" | "bf" | "it");
+                                lex_into(inner, out, text_mode, roman, lim, depth + 1)?;
                             }
                             i = end + 1;
                         }
@@ -491,7 +494,15 @@ fn lex_into(s: &str, out: &mut Vec<Tok>, in_text: bool, lim: &Limits, depth: usi
                     b'|' => Some(Tok::Pipe),
                     b'+' => Some(Tok::Plus),
                     b'-' => Some(Tok::Minus),
-                    b'*' => Some(Tok::Star),
+                    b'*' => {
+                        // `**` is a power (Python / sympy spelling)
+                        if i < n && b[i] == b'*' {
+                            i += 1;
+                            Some(Tok::Caret)
+                        } else {
+                            Some(Tok::Star)
+                        }
+                    }
                     b'/' => Some(Tok::Slash),
                     b'^' => Some(Tok::Caret),
                     b'_' => Some(Tok::Underscore),
@@ -564,6 +575,9 @@ fn lex_into(s: &str, out: &mut Vec<Tok>, in_text: bool, lim: &Limits, depth: usi
 /// (`xyz`, `RCs`), mixed case other than a capitalised word (`aB`, `RCs`), right after a digit
 /// (`2abc`), or followed by an exponent or subscript (`abc^2`).
 fn letters_are_product(w: &str, after_digit: bool, next: Option<u8>) -> bool {
+    if matches!(w.to_ascii_lowercase().as_str(), "pct" | "mph" | "nth" | "rpm") {
+        return false;
+    }
     let vowel = w.bytes().any(|c| matches!(c.to_ascii_lowercase(), b'a' | b'e' | b'i' | b'o' | b'u'));
     let bytes = w.as_bytes();
     let all_upper = bytes.iter().all(|c| c.is_ascii_uppercase());

@@ -208,6 +208,21 @@ impl<'l> AnswerParser<'l> {
             }
             k += 1;
         }
+        // words inside a subscript are part of a name: `S_{MBCN}`
+        let mut k = 0;
+        while k + 1 < toks.len() {
+            if toks[k] == Tok::Underscore && toks[k + 1] == Tok::LBrace {
+                let mut j = k + 2;
+                while j < toks.len() && toks[j] != Tok::RBrace {
+                    if let Tok::Word(w) = &toks[j] {
+                        toks[j] = Tok::Ident(w.clone());
+                    }
+                    j += 1;
+                }
+                k = j;
+            }
+            k += 1;
+        }
         let toks = self.handle_words(toks)?;
         let toks = match toks {
             Ok(t) => t,
@@ -265,7 +280,7 @@ impl<'l> AnswerParser<'l> {
                     i += 1;
                     continue;
                 }
-                if lw == "percent" {
+                if lw == "percent" || lw == "pct" || lw == "percentage" {
                     res.push(Tok::Percent);
                     i += 1;
                     continue;
@@ -422,7 +437,7 @@ impl<'l> AnswerParser<'l> {
             let keep = if left.is_empty() || is_name(left) { approx[approx.len() - 1] } else { left };
             return self.item(keep, depth + 1);
         }
-        // `(p, q) = (3, 2)`: the value of a tuple of names
+        // `(p, q) = (3, 2)`, `V_1:V_2 = 11:21`: the value of a tuple or ratio of names
         let eqs = split_top(toks, |t| matches!(t, Tok::Rel(_)));
         if eqs.len() == 2 && !eqs[1].is_empty() && is_name_tuple(eqs[0]) && toks.iter().any(|t| *t == Tok::Rel(RelOp::Eq)) {
             let eq_at = eqs[0].len();
@@ -675,8 +690,13 @@ fn is_name(p: &[Tok]) -> bool {
     }
 }
 
-/// `(p, q)`, `(x, y, z)`: a parenthesised tuple of two or more names.
+/// `(p, q)`, `(x, y, z)`: a parenthesised tuple of two or more names; or a ratio of names
+/// (`A:B`, `V_1:V_2`).
 fn is_name_tuple(p: &[Tok]) -> bool {
+    let ratio = split_top(p, |t| *t == Tok::Colon);
+    if ratio.len() >= 2 && ratio.iter().all(|x| is_name(x)) {
+        return true;
+    }
     if p.len() < 5 || p[0] != Tok::LParen || *p.last().unwrap() != Tok::RParen || matching_close(p) != Some(p.len() - 1) {
         return false;
     }

@@ -104,13 +104,20 @@ def _joined_boxes(text: str) -> str | None:
         contents.append(ln[m.end() : i].strip())
         pos = i + 1
     del line
+    # the run of boxes ending with the last one, separated by short stretches of one sentence
+    def gap_ok(g: str) -> bool:
+        for c in ("\\quad", "\\qquad", "\\(", "\\)"):
+            g = g.replace(c, "")
+        words = [w for w in re.split(r"[^A-Za-z]", g) if len(w) > 1 and w != "text"]
+        joined = not words or any(w.lower() in ("and", "or") for w in words)
+        return len(g) <= 60 and len(words) <= 4 and joined and not any(ch in g for ch in ".!?:=\n")
+
+    first = len(contents) - 1
+    while first > 0 and gap_ok(gaps[first]):
+        first -= 1
+    contents = contents[first:]
     if len(contents) < 2:
         return None
-    for g in gaps[1:]:
-        for c in ["\\text{and}", "\\text{ and }", "\\quad", "\\qquad", "\\text{,}", "\\(", "\\)", "and", "\\,", "\\;"]:
-            g = g.replace(c, "")
-        if any(not (ch.isspace() or ch in "$,;&") for ch in g):
-            return None
     return ", ".join(c for c in contents if c)
 
 
@@ -393,7 +400,10 @@ def structures_equal(x: Any, y: Any) -> bool:
     if kx in ("set", "union") and ky in ("set", "union"):
         a, b = list(x[1]), list(y[1])
         if len(a) != len(b):
-            return False
+            # different lengths: equal as sets (each member of one side is in the other)
+            return bool(a and b) and all(any(structures_equal(u, v) for v in b) for u in a) and all(
+                any(structures_equal(u, v) for u in a) for v in b
+            )
         for u in a:
             for k, v in enumerate(b):
                 if structures_equal(u, v):
