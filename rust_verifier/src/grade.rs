@@ -754,6 +754,39 @@ mod tests {
     }
 
     #[test]
+    fn conventions_of_other_graders() {
+        // chains of `=` by their last value; a computation's last value
+        ok("\\boxed{x = 5+5+1 = 11}", "x = 11");
+        ok("\\boxed{z = 3+3 = 2}", "z = 1 + 1 = 2");
+        bad("\\boxed{x = 5+5+1 = 12}", "x = 11");
+        ok("Answer $ \\frac{1}{2} \\$ = \\frac{10}{9} $", "10/9");
+        // a gold naming a quantity is its value; a gold equation is not
+        ok("\\boxed{1}", "|AB| = 1");
+        ok("\\boxed{4, 5}", "AB=4, CD=5");
+        ok("\\boxed{\\frac{1}{\\sqrt6}}", "\\frac{NO}{BO}=\\frac{1}{\\sqrt{6}}");
+        ok("\\boxed{7:32}", "S_{MBCN}:S=7:32");
+        ok("\\boxed{1}", "A:B=1");
+        bad("\\boxed{0}", "a^2 + b = 0");
+        // lists: as sets when lengths differ; one value written twice is that value
+        ok("\\boxed{(3,17,3,7), (3,3,2,3), (3,17,3,7)}", "(3,3,2,3), (3,17,3,7)");
+        bad("\\boxed{(3,17,3,7), (3,3,2,4)}", "(3,3,2,3), (3,17,3,7)");
+        ok("so $\\boxed{15\\frac{39}{40}}$, or $\\boxed{\\frac{639}{40}}$ inches", "\\frac{639}{40}");
+        bad("\\boxed{5, 6}", "5");
+        // decimal comma against a non-integer, either way round; never against an integer
+        ok("\\boxed{1000,99}", "1000.99");
+        ok("\\boxed{1.22}", "1,22");
+        bad("\\boxed{1,22}", "122");
+        ok("\\boxed{1,000}", "1000");
+        // doubled backslashes, chat-template turn ends, `**`, pct, `{, }`
+        ok("so \\\\boxed{\\\\frac{1}{2}}", "0.5");
+        ok("\\boxed{\\frac12}", "$\\\\frac{1}{2}$");
+        ok("So the pair is $(7, 6)$. <|im_start|>user", "(7,6)");
+        ok("\\boxed{3*s**2}", "3s^2");
+        ok("\\boxed{28 pct}", "28\\%");
+        ok("The final answer is $14 {, }916$.", "14{,}916");
+    }
+
+    #[test]
     fn deep_nesting_is_graded() {
         // correctness with a generous budget (debug builds on a loaded machine are slow) ...
         let o = GradeOptions { budget: Duration::from_secs(10), ..GradeOptions::default() };
