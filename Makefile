@@ -29,6 +29,7 @@ test-slow: install ## the slow tier too (real-model smoke tests, vLLM API check)
 bench: install ## benchmarks (not part of the test run); figures go to benches/RESULTS.md
 	$(PY) benches/bench_future_kl.py
 	$(PY) benches/bench_verifier.py
+	$(PY) benches/bench_code.py
 
 clean: ## remove build outputs (keeps .venv)
 	rm -rf build rust_verifier/target python/prl/_C*.so
