@@ -58,6 +58,8 @@ def test_humaneval_completion_continues_the_prompt():
     ("The answer is a function that adds one.", None),  # prose does not parse
     ("", None),
     ("```python\n\n```", None),
+    ("Sure:\n```python\ndef f(x):\n    return x\n", "def f(x):\n    return x\n"),  # cut off before the closing fence
+    ("Sure:\n```python\ndef f(x):\n    return (x", None),  # ... and inside the code
 ])
 def test_extract_program(response, program):
     assert C.extract_program(response) == program

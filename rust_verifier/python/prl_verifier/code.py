@@ -243,6 +243,7 @@ def _check_syntax(src: str, what: str) -> None:
 
 # ------------------------------------------------------------------------------------- extraction
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:\n[ \t]*)?```", re.S)
+_OPEN_FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n((?:(?!```).)*)\Z", re.S)  # a last block never closed
 
 
 def _parses(src: str) -> bool:
@@ -270,7 +271,7 @@ def _defines(src: str, name: str) -> bool:
 
 def extract_program(response: str, spec: TestSpec | None = None) -> str | None:
     """The program of a response: the last ```python (or py/python3/untagged) fenced block, else the
-    whole response when it parses; with a spec holding a ``prompt`` and an ``entry_point``, a program
+    whole response when it parses, else an unclosed last block when it parses; with a spec holding a ``prompt`` and an ``entry_point``, a program
     that does not define the entry point is tried as the continuation of the prompt. None: no code."""
     blocks = [m.group(2) for m in _FENCE.finditer(response) if m.group(1).lower() in ("", "python", "py", "python3")]
     prog: str | None = None
@@ -278,6 +279,10 @@ def extract_program(response: str, spec: TestSpec | None = None) -> str | None:
         prog = blocks[-1]
     elif response.strip() and _parses(response):
         prog = response
+    else:  # a response cut off inside its code block: the block, when it parses
+        m = _OPEN_FENCE.search(response)
+        if m and _parses(m.group(1)):
+            prog = m.group(1)
     if spec is not None and spec.prompt and spec.entry_point and (prog is None or not _defines(prog, spec.entry_point)):
         for body in ([prog] if prog is not None else []) + [response]:
             cand = spec.prompt + body
