@@ -222,6 +222,10 @@ FORMATS = {
     "final_sentence": ("We compute the sum.\nTherefore ${a}$ is the result.", True, False),
     "display": ("We compute the sum:\n\\[\n{a}\n\\]", True, False),
     "two_sentences": ("We compute. Thus we have ${a}$. It checks out 0 times.", False, False),
+    "box_then_final": ("So $\\boxed{{0}}$ at first.\nFinal Answer: The final answer is ${a}$. I hope it is correct.", True, True),
+    "final_sentence_is": ("We compute.\nFinal Answer: The value of $x$ is {a}. I hope it is correct.", True, True),
+    "chat_turn": ("We compute.\nTherefore ${a}$ is the result. <|im_start|>user 0", True, False),
+    "doubled": ("We compute.\nSo the answer is $\\\\boxed{{{a2}}}$.", True, True),
 }
 
 
@@ -232,7 +236,7 @@ def test_extraction_chain_against_reference(fmt: str, num: int, den: int, same: 
     gold = f"\\frac{{{num}}}{{{den}}}"
     pval = sympy.Rational(num, den) if same else sympy.Rational(num + 1, den)
     ans = f"\\frac{{{pval.p}}}{{{pval.q}}}" if pval.q != 1 else str(pval.p)
-    pred = template.format(a=ans)
+    pred = template.format(a=ans, a2=ans.replace("\\", "\\\\"))
     got = status(pred, gold, strict=strict)
     ref = reference.grade(pred, gold, strict=strict)
     if fmt == "two_sentences":
@@ -260,3 +264,27 @@ def test_extraction_examples(pred: str, gold: str) -> None:
     assert status(pred, gold) == "correct"
     strict = status(pred, gold, strict=True)
     assert strict == ("correct" if "boxed" in pred else "no_answer")
+
+
+# conventions of other graders' suites: the Rust verifier and the sympy reference agree
+OTHER_GRADERS = [
+    ("so \\boxed{255}. Total 10,455. Final Answer: The final answer is $10,455$. I hope", "10455", "correct"),
+    ("Final Answer: The largest $n$ is 34.", "34", "correct"),
+    ("Final Answer: The volume of $ABCDEFGH$ is 120. I hope it is correct.", "120", "correct"),
+    ("The final answer is 12,000,023. I hope it is correct.", "12000023", "correct"),
+    ("The final answer is \\((-6, 10)\\). I hope it is correct", "(-6,10)", "correct"),
+    ("so \\boxed{7}. The final answer is positive, because both are.", "7", "correct"),
+    ("So the pair is $(7, 6)$. <|im_start|>user", "(7,6)", "correct"),
+    ("so \\\\boxed{\\\\frac{1}{2}}", "0.5", "correct"),
+    ("The roots are $\\boxed{-2}$ and $\\boxed{1}$.", "1, -2", "correct"),
+    ("\\boxed{1} first, then \\boxed{2}", "2", "correct"),
+    ("\\boxed{3} or \\boxed{4}", "4", "wrong"),
+    ("\\boxed{\\{3, 17, 3\\}}", "\\{3, 17\\}", "correct"),
+    ("\\boxed{\\{3, 17, 4\\}}", "\\{3, 17\\}", "wrong"),
+]
+
+
+@pytest.mark.parametrize(("pred", "gold", "expected"), OTHER_GRADERS)
+def test_other_graders_conventions_match_reference(pred: str, gold: str, expected: str) -> None:
+    assert status(pred, gold) == expected
+    assert reference.grade(pred, gold) == expected

@@ -18,6 +18,12 @@ _BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
 
 def last_boxed(text: str) -> str | None:
     """Content of the last complete \\boxed{...} (balanced braces)."""
+    span = _last_boxed_span(text)
+    return None if span is None else span[0]
+
+
+def _last_boxed_span(text: str) -> tuple[str, int] | None:
+    """(content, end position) of the last complete box."""
     best = None
     for m in _BOX.finditer(text):
         depth = 0
@@ -32,7 +38,7 @@ def last_boxed(text: str) -> str | None:
             elif c == "}":
                 depth -= 1
                 if depth == 0:
-                    best = text[m.end() : i]
+                    best = (text[m.end() : i], i)
                     break
             i += 1
     return best
@@ -197,31 +203,67 @@ def math_in_final_sentence(text: str) -> str | None:
     return spans[-1].strip() if spans else None
 
 
+def final_answer(text: str) -> tuple[int, str] | None:
+    """(position, answer) of the last "final answer is / : / =" phrase: the math right after it,
+    else its sentence (up to ". "), from after its last " is ", then that part's first math."""
+    m = None
+    for m in re.finditer(r"final answer(?: is|:| =)", text, flags=re.I):
+        pass
+    if m is None:
+        return None
+    rest = text[m.end() :].split("\n")[0].strip().lstrip(":").strip().lstrip("\"'“").strip()
+    lead = _leading_math(rest)
+    if lead is not None:
+        out = lead if lead.strip().endswith("...") else lead.strip().rstrip(".,;").strip()
+        return (m.start(), out) if out else None
+    sent = re.split(r"\.\s(?=(?:[^$]*\$[^$]*\$)*[^$]*$)", rest, maxsplit=1)[0]
+    k = [i.start() for i in re.finditer(" is ", sent) if sent[: i.start()].count("$") % 2 == 0]
+    if k:
+        sent = sent[k[-1] + 4 :]
+    inner = re.search(r"(?<!\\)\$([^$]*)\$|\\\((.*?)\\\)", sent)
+    out = (inner.group(1) if inner and inner.group(1) is not None else inner.group(2) if inner else sent).strip()
+    if not out.endswith("..."):  # keep an ellipsis
+        out = out.rstrip(".,;").strip()
+    return (m.start(), out) if out else None
+
+
+_TURN_ENDS = ("<|im_start|>", "<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end|>", "</s>")
+
+
+def _prepare_text(text: str) -> str:
+    """Text after a chat-template token is another turn; doubled backslashes are read single."""
+    cuts = [text.find(t) for t in _TURN_ENDS if t in text]
+    if cuts:
+        text = text[: min(cuts)]
+    if re.search(r"\\\\[A-Za-z]", text) and not re.search(r"(?<!\\)\\(?![ntA-Z\\])[a-z]", text.replace("\\\\", "")):
+        text = text.replace("\\\\", "\\")
+    return text
+
+
 def extract(text: str, *, gold: bool = False, strict: bool = False) -> str | None:
     """The answer of a generation (or of a gold solution), with the Rust verifier's rules."""
+    text = _prepare_text(text)
     if not gold and box_truncated(text):
         return None
     b = last_boxed(text)
+    fa = None if gold else final_answer(text)
     if b is not None and b.strip():
-        return _joined_boxes(text) or b.strip()
-    if not gold:
-        m = None
-        for m in re.finditer(r"final answer (?:is|:|=)", text, flags=re.I):
-            pass
-        if m is not None:
-            rest = text[m.end() :].split("\n")[0].strip().lstrip(":").strip()
-            inner = re.search(r"\$([^$]*)\$", rest)
-            rest = (inner.group(1) if inner else rest).strip()
-            if not rest.endswith("..."):  # keep an ellipsis
-                rest = rest.rstrip(".,;").strip()
-            if rest:
-                return rest
+        # a "final answer" phrase after the last box that states a value is the last word
+        end = _last_boxed_span(text)[1]
+        if not (fa is not None and fa[0] > end and re.search(r"[\d\\]", fa[1])):
+            return _joined_boxes(text) or b.strip()
+    if fa is not None:
+        return fa[1]
     if "####" in text:
         rest = text.rsplit("####", 1)[1].split("\n")[0].strip().rstrip(".").strip()
         if rest:
             return rest
     t = text.strip()
     if gold:
+        if len(text) > 200:
+            g = final_answer(text)
+            if g is not None:
+                return g[1]
         return t or None
     if strict:
         return None
