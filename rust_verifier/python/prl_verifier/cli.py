@@ -361,6 +361,7 @@ def cmd_code(args: argparse.Namespace) -> int:
         iso = isolation(SandboxConfig.from_any(cfg))
         for note in iso["notes"]:
             print(f"prl-verify: warning: {note}", file=sys.stderr)
+        iso["warned"] = True
         t0 = time.perf_counter()
         verdicts = grade_code(programs, tests, config=cfg)
     except SandboxUnavailable as e:

@@ -299,6 +299,20 @@ _PROBES: dict[tuple, dict[str, Any]] = {}
 _LOCK = threading.RLock()
 
 
+def _others_can_reach(path: str) -> bool:
+    """Whether a user without privileges can traverse every directory above ``path``'s real location."""
+    d = os.path.dirname(os.path.realpath(path))
+    while True:
+        try:
+            if not os.stat(d).st_mode & 0o001:
+                return False
+        except OSError:
+            return False
+        if d == "/":
+            return True
+        d = os.path.dirname(d)
+
+
 def _python_candidates(cfg: SandboxConfig) -> list[str]:
     if cfg.python:
         return [cfg.python]
@@ -306,6 +320,8 @@ def _python_candidates(cfg: SandboxConfig) -> list[str]:
     for p in (sys.executable, getattr(sys, "_base_executable", None), shutil.which("python3"), "/usr/bin/python3",
               "/usr/local/bin/python3"):
         if p and os.path.exists(p) and p not in out:
+            if os.getuid() == 0 and not _others_can_reach(p):
+                continue  # the runs' private uid could not start it (e.g. a venv under /root)
             out.append(p)
     return out
 
@@ -412,7 +428,11 @@ def _isolation(cfg: SandboxConfig) -> dict[str, Any]:
     if chosen is None:
         hint = ("" if cfg.allow_network_access else
                 " If the programs may use the network, set allow_network_access (reward.code.allow_network_access=true).")
-        raise SandboxUnavailable("cannot start an isolated run on this machine: " + "; ".join(errors[-3:]) + "." + hint)
+        if root:
+            hint += (" As root the runs need an interpreter that an unprivileged user can read and run "
+                     "(reward.code.python / SandboxConfig.python).")
+        raise SandboxUnavailable("cannot start an isolated run on this machine: " + ("; ".join(errors[-3:]) or
+                                 "no usable interpreter") + "." + hint)
     if not chosen["net"]:
         notes.append("no network namespace: runs can reach the network (allow_network_access=true)")
     if not chosen["mnt"]:
@@ -791,7 +811,13 @@ def grade_code(responses: Sequence[str], tests: Sequence[Any], *, config: Any = 
             for k, (inp, out) in enumerate(zip(spec.inputs, spec.outputs)):
                 jobs.append(_Job(i, "stdio", payload, inp.encode("utf-8"), 1, test_index=k, expected=out))
     with _LOCK:
-        ran = _run_jobs(jobs, cfg, isolation(cfg)) if jobs else []
+        iso = isolation(cfg)
+        if iso["notes"] and not iso.get("warned"):
+            import warnings
+
+            warnings.warn("prl_verifier.code sandbox: " + "; ".join(iso["notes"]), RuntimeWarning, stacklevel=2)
+            iso["warned"] = True
+        ran = _run_jobs(jobs, cfg, iso) if jobs else []
     per: dict[int, list[str]] = {}
     details: dict[int, str] = {}
     secs: dict[int, float] = {}
