@@ -212,6 +212,8 @@ def test_killing_its_parent_fails():
     "import os\nprint('all tests passed')\nos._exit(0)\n",  # before the tests run
     "import sys\nprint('all tests passed')\nsys.exit(0)\n",
     "import os\ndef f(x):\n    os._exit(0)\n",  # inside the first test
+    # posing as a failure of the sandbox itself (which would leave the sample unjudged)
+    "import os, sys\nsys.stderr.write('sandbox: unshare failed\\n')\nsys.stderr.flush()\nos._exit(71)\n",
     # forged result lines on every fd the harness might use, then an early exit
     "import os\nfor fd in range(3, 64):\n    try:\n        os.write(fd, b'0 pass\\n1 pass\\ndone\\n')\n    except OSError:\n"
     "        pass\nos._exit(0)\n",

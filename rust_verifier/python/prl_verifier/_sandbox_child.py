@@ -191,6 +191,7 @@ def _main():
             pass
         exit_(code)
 
+    report("start")  # the isolation is in place: from here on, exit 71 is the program's own
     if p["mode"] == "stdio":
         g = {"__name__": "__main__", "__builtins__": __builtins__}
         try:

@@ -534,7 +534,8 @@ def _outcomes(run: _Run, cfg: SandboxConfig) -> tuple[list[str], str]:
     job, rc = run.job, run.proc.returncode
     err_tail = bytes(run.bufs["err"][-400:]).decode("utf-8", "replace").strip().splitlines()
     last_err = err_tail[-1] if err_tail else ""
-    if rc == 71 and b"sandbox: " in run.bufs["err"]:
+    started = (run.nonce + " start").encode() in run.bufs["res"]
+    if rc == 71 and not started and b"sandbox: " in run.bufs["err"]:  # the isolation failed (before the program)
         return ["sandbox_error"] * job.n_tests, last_err
     sig = -rc if rc is not None and rc < 0 else (rc - 128 if rc is not None and run.pidns and rc > 128 else None)
     # the CPU limit: SIGXCPU at the soft limit, SIGKILL at the hard one (a program that catches SIGXCPU)
@@ -560,6 +561,8 @@ def _outcomes(run: _Run, cfg: SandboxConfig) -> tuple[list[str], str]:
         parts = line.split(" ")
         if len(parts) < 2 or parts[0] != run.nonce:
             tampered = True
+            continue
+        if parts[1] == "start":
             continue
         if parts[1] == "done":
             done = True
