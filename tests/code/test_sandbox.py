@@ -52,14 +52,14 @@ def test_infinite_loop_is_a_timeout():
     t = time.monotonic()
     v = grade_with_good("while True:\n    pass\n")
     assert v.status == "timeout" and v.passed == 0
-    assert time.monotonic() - t < 6
+    assert time.monotonic() - t < 10  # wall limit 3 s, plus start-up on a busy machine
 
 
 def test_sleeping_program_is_killed_at_the_wall_clock_limit():
     t = time.monotonic()
     v = grade_with_good("import time\ntime.sleep(60)\n")
     assert v.status == "timeout" and "wall" in v.detail
-    assert time.monotonic() - t < 6
+    assert time.monotonic() - t < 10
 
 
 def test_fork_bomb_is_contained_and_reaped():
@@ -73,7 +73,7 @@ def test_fork_bomb_is_contained_and_reaped():
     t = time.monotonic()
     v = grade_with_good(bomb)
     assert v.status in ("timeout", "error"), v
-    assert time.monotonic() - t < 8
+    assert time.monotonic() - t < 12
     if os.getuid() == 0:
         assert private_uid_procs() == []
 
@@ -90,7 +90,7 @@ def test_a_gigabyte_of_output_is_cut_off():
     t = time.monotonic()
     v = grade_with_good(prog, {"inputs": [""], "outputs": ["x"]})
     assert v.status == "error" and "output over" in v.detail, v
-    assert time.monotonic() - t < 6
+    assert time.monotonic() - t < 10
     # stderr too, and in assert mode
     v = grade_with_good(prog.replace("stdout", "stderr"))
     assert v.status == "error", v
@@ -263,7 +263,7 @@ def test_batch_budget_leaves_later_runs_unjudged():
     t = time.monotonic()
     v = C.grade_code(progs, [{"asserts": ["assert True"]}] * 4, cpu_seconds=1, wall_seconds=30, workers=2,
                      batch_seconds=1.0)
-    assert time.monotonic() - t < 4
+    assert time.monotonic() - t < 8  # budget 1 s
     assert [x.status for x in v] == ["sandbox_error"] * 4
     assert all(x.reward() is None for x in v)
 
