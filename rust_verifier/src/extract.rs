@@ -141,7 +141,7 @@ pub fn final_answer_at(s: &str) -> Option<(usize, &str)> {
     for pat in [&b"final answer is"[..], &b"final answer:"[..], &b"final answer ="[..]] {
         if let Some(p) = find_last_ci(b, pat) {
             let end = p + pat.len();
-            if best.map_or(true, |(_, bb)| end > bb) {
+            if best.is_none_or(|(_, bb)| end > bb) {
                 best = Some((p, end));
             }
         }
@@ -299,7 +299,7 @@ pub enum Marked<'a> {
 pub fn find_marked(s: &str) -> Marked<'_> {
     use std::borrow::Cow;
     let (best, open) = scan_boxes(s);
-    if open.is_some_and(|o| best.map_or(true, |(bs, _, _)| o > bs)) {
+    if open.is_some_and(|o| best.is_none_or(|(bs, _, _)| o > bs)) {
         return Marked::Truncated;
     }
     // a phrase is searched after the last box only (linear, and what matters)
@@ -523,7 +523,7 @@ pub fn math_in_final_sentence(s: &str) -> Option<&str> {
         }
         i += 1;
     }
-    let (a, z) = spans.into_iter().filter(|&(a, _)| a >= sentence_start).last()?;
+    let (a, z) = spans.into_iter().rev().find(|&(a, _)| a >= sentence_start)?;
     let m = line[a..z].trim();
     if m.is_empty() || m.len() > MAX_ANSWER_CHARS {
         None

@@ -439,7 +439,7 @@ impl<'l> AnswerParser<'l> {
         }
         // `(p, q) = (3, 2)`, `V_1:V_2 = 11:21`: the value of a tuple or ratio of names
         let eqs = split_top(toks, |t| matches!(t, Tok::Rel(_)));
-        if eqs.len() == 2 && !eqs[1].is_empty() && is_name_tuple(eqs[0]) && toks.iter().any(|t| *t == Tok::Rel(RelOp::Eq)) {
+        if eqs.len() == 2 && !eqs[1].is_empty() && is_name_tuple(eqs[0]) && toks.contains(&Tok::Rel(RelOp::Eq)) {
             let eq_at = eqs[0].len();
             if toks[eq_at] == Tok::Rel(RelOp::Eq) {
                 return self.item(eqs[1], depth + 1);
