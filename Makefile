@@ -38,5 +38,5 @@ clean: ## remove build outputs (keeps .venv)
 gpu-carry: install ## build what the GPU check carries to a device: .whl/gpu1, .whl/gpu2 (scripts/gpu_check.sh)
 	bash scripts/gpu_check.sh --prepare
 
-gpu-dry-run: install ## scripts/gpu_check.sh --dry-run: every step of the GPU check, on CPU
+gpu-dry-run: gpu-carry ## scripts/gpu_check.sh --dry-run: every step of the GPU check, on CPU
 	bash scripts/gpu_check.sh --dry-run

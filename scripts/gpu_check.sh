@@ -31,7 +31,11 @@
 #   run(command="bash scripts/gpu_check.sh --phase op",    carry=[".whl/gpu1"], timeout_s=480)
 #   run(command="bash scripts/gpu_check.sh --phase train", carry=[".whl/gpu2"], timeout_s=590)
 # then give_back. If the second call lands on a fresh machine (the op phase's state is gone), it stops
-# at the assemble step and says so: make both calls again, back to back.
+# at the assemble step and says so: make both calls again, back to back. Knobs go in the command
+# (e.g. "GPU_CHECK_TRAIN_S=360 bash scripts/gpu_check.sh --phase train" with time to spare). What comes
+# back: op call -> gpu_check.json (op figures), gpu_check_op.log, build.log; train call ->
+# gpu_check.json (ALL figures, the op phase's merged in), gpu_check_train.log, metrics.jsonl,
+# samples.jsonl. Record the figures in benches/RESULTS.md ("GPU validation") and README's "What ran where".
 #
 # Knobs (environment): GPU_CHECK_TRAIN_S (300: seconds of training steps; the issue asks ~6 min, 300
 # keeps both calls inside a 15-minute device budget), GPU_CHECK_EVAL_LIMIT (256 GSM8K test prompts,
@@ -127,7 +131,7 @@ if [ "$MODE" = dry ]; then
   # (PYTHONDONTWRITEBYTECODE) and the installer wrote none (uv), each would compile torch's sources
   # again (~5 CPU s); a bytecode cache outside the checkout lets the first one do it for the others.
   unset PYTHONDONTWRITEBYTECODE
-  export PYTHONPYCACHEPREFIX=${GPU_CHECK_PYCACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/prl/pycache}
+  export PYTHONPYCACHEPREFIX=${GPU_CHECK_PYCACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/prl/pycache}
 fi
 export PRL_CACHE_DIR=$WORK/cache
 
