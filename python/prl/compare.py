@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from prl import runlog
 from prl.config import ConfigError, load_config
 
 __all__ = ["main", "summarize", "read_metrics"]
@@ -39,7 +40,7 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     path = run_dir / "metrics.jsonl"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no metrics (did the run fail?)")
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return runlog.read_metrics(path)
 
 
 def _final_eval(rows: list[dict[str, Any]]) -> dict[str, float]:
@@ -139,7 +140,7 @@ def _train(config: str, overrides: list[str], run_dir: Path, log) -> dict[str, A
 
 def _sft_control(cfg, seconds: float, run_dir: Path, n: int, seed: int, log) -> dict[str, Any]:
     """Continue supervised training from the RL start model for ``seconds``, then evaluate it like RL."""
-    from prl.config import resolve_demo
+    from prl.bootstrap import resolve_demo
     from prl.models.default import ensure_demo
 
     resolve_demo(cfg)

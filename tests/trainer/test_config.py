@@ -20,7 +20,7 @@ def test_help_lists_every_key_with_default_and_help(capsys):
         assert f"  {key} (" in out, key
         assert f.metadata.get("help"), f"{key} has no help text"
     assert "algo.prl.eta (float; default: 100.0)" in out
-    assert "algo.prime.update (before|after; default: before)" in out
+    assert "process_reward.implicit_prm.update (before|after; default: before)" in out
 
 
 @pytest.mark.parametrize("bad, suggestion", [
@@ -107,7 +107,8 @@ def test_defaults_follow_design():
     c = Config()
     assert c.algo.prl.eta == 100.0 and c.algo.prl.mode == "orm" and c.algo.prl.future_from == "step_end"
     assert c.algo.prl.steps == "fixed:256"
-    assert c.algo.prime.beta == 0.05 and c.algo.prime.update == "before" and c.algo.prime.reward_norm == "batch_norm"
+    prm = c.process_reward.implicit_prm
+    assert prm.beta == 0.05 and prm.update == "before" and c.algo.prime.reward_norm == "batch_norm"
     assert (c.algo.filter.low, c.algo.filter.high) == (0.2, 0.8)
     assert (c.algo.clip_low, c.algo.clip_high) == (0.2, 0.2) and c.algo.kl_loss_coef == 0.0
     assert dataclasses.is_dataclass(c)

@@ -1,6 +1,6 @@
 """pi_old taken from the update's own forward (one PPO epoch, one mini-batch) equals the separate pass.
 
-The slow twin is the trainer with ``fuse_old_logp = False``: a no-grad forward for log pi_old, then
+The slow twin is the actor with ``fuse_old_logp = False``: a no-grad forward for log pi_old, then
 the update. Both must give the same metrics and the same gradient at every optimiser step (compared
 as gradients: Adam's first steps turn float noise in near-zero gradients into visible parameter
 differences).
@@ -24,12 +24,12 @@ def _run(tmp_path, name: str, fuse: bool, **kw):
     cfg = load_config(None, tiny_overrides(tmp_path / name, **{"train.steps": 3, "eval.at_end": False,
                                                                "ckpt.save_final": False, "ckpt.every": 0, **kw}))
     t = Trainer(cfg)
-    t.fuse_old_logp = fuse
+    t.actor.fuse_old_logp = fuse
     grads: list[list[torch.Tensor]] = []
-    t.opt.register_step_pre_hook(lambda opt, a, k: grads.append([p.grad.clone() for p in t.policy.parameters()]))
+    t.actor.opt.register_step_pre_hook(lambda opt, a, k: grads.append([p.grad.clone() for p in t.policy.parameters()]))
     calls = []
-    orig = t._logp_all
-    t._logp_all = lambda model, b, entropy=False: (calls.append(model is t.policy), orig(model, b, entropy))[1]
+    orig = t.forward.logp_all
+    t.forward.logp_all = lambda model, b, **kw: (calls.append(model is t.policy), orig(model, b, **kw))[1]
     t.run()
     rows = [json.loads(l) for l in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
     return grads, [r for r in rows if "time/step" in r], calls

@@ -26,7 +26,7 @@ def test_prm_and_its_reference_at_temperature_one(tmp_path, monkeypatch, update)
         calls.append((who, temperature))
         return real(model, *args, temperature=temperature, **kw)
 
-    monkeypatch.setattr("prl.trainer.response_logprobs", recording)
+    monkeypatch.setattr("prl.lockstep.response_logprobs", recording)
     t.train_step()
     temps = {who: {temp for w, temp in calls if w == who} for who in ("prm", "ref", "policy")}
     assert temps["prm"] == {1.0}

@@ -185,7 +185,7 @@ def test_micro_batching_does_not_change_the_update(tmp_path):
                                             "ckpt.save_final": False, "algo.name": algo, "optim.max_grad_norm": 0,
                                             "algo.prl.steps": "fixed:2"}))
         grads = []
-        t.opt.register_step_pre_hook(lambda opt, a, k: grads.append([p.grad.clone() for p in t.policy.parameters()]))
+        t.actor.opt.register_step_pre_hook(lambda opt, a, k: grads.append([p.grad.clone() for p in t.policy.parameters()]))
         t.run()
         results.append((grads, _metrics(tmp_path / name)))
     for (ga, ma), (gb, mb) in (results[:2], results[2:]):
@@ -306,17 +306,15 @@ def test_runs_on_cuda(tmp_path, algo):
 
 
 def test_lr_schedule():
-    from prl.trainer import _lr_lambda
+    from prl.schedule import lr_multiplier
 
-    c = load_config(None, ["model.init=tiny", "data.path=x", "train.steps=10", "optim.warmup_steps=2",
-                           "optim.scheduler=cosine", "optim.min_lr_ratio=0.1"])
-    f = _lr_lambda(c)
+    def f(s, kind="cosine"):
+        return lr_multiplier(s, total_steps=10, warmup_steps=2, kind=kind, min_ratio=0.1)
+
     assert [f(0), f(1)] == [0.5, 1.0] and f(2) == 1.0
     assert abs(f(10) - 0.1) < 1e-9 and 0.1 < f(6) < 1.0
-    c.optim.scheduler = "linear"
-    assert abs(_lr_lambda(c)(6) - (1 - 0.9 * 0.5)) < 1e-9
-    c.optim.scheduler = "constant"
-    assert _lr_lambda(c)(7) == 1.0
+    assert abs(f(6, "linear") - (1 - 0.9 * 0.5)) < 1e-9
+    assert f(7, "constant") == 1.0
 
 
 def test_model_directory_with_chat_template_and_eval_file(tmp_path, write_jsonl):

@@ -1,6 +1,6 @@
 """Segmented future sums ("future KL"): the pure-PyTorch twins of the `prl::segmented_future_kl` op.
 
-Three implementations of one function, each the oracle of the next (DESIGN.md section 7):
+Three implementations of one function, each the oracle of the next (every fast path keeps its plain twin):
 
   segmented_future_kl_loop   Python loops over rows and tokens: slow and obvious (the test oracle)
   segmented_future_kl_ref    vectorized torch (any device): the reference and the fallback of prl.ops

@@ -1,7 +1,7 @@
 """Slow, obvious twins of the advantage estimators and losses: Python loops over plain floats.
 
 They are the test oracles of :mod:`prl.algos.advantages` and :mod:`prl.algos.losses` (and through
-them of the compiled op), written straight from DESIGN.md section 3 without sharing code with the
+them of the compiled op), written straight from the formulas in docs/algorithms.md without sharing code with the
 fast versions.  Inputs and outputs are tensors of the same shapes; the arithmetic is float64.
 """
 

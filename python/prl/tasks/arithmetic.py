@@ -302,17 +302,9 @@ def read_rows(path: str | Path) -> list[dict]:
         import pyarrow.parquet as pq
 
         return pq.read_table(path).to_pylist()
-    rows = []
-    with open(path) as f:
-        for i, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise ValueError(f"read_rows: {path}: line {i} is not valid JSON: {e}") from None
-    return rows
+    from prl.io import read_jsonl
+
+    return read_jsonl(path)
 
 
 def write_splits(out_dir: str | Path, cfg: ArithmeticConfig, sizes: dict[str, int], *, seed: int = 0,
