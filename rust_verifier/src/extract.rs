@@ -7,6 +7,8 @@
 //! Gold: the last boxed answer of a MATH solution, else the number after `####` of a GSM8K
 //! solution, else the whole string (a bare answer).
 
+use std::borrow::Cow;
+
 /// Longest extracted answer kept (longer ones are cut; they could not be graded in budget anyway).
 pub const MAX_ANSWER_CHARS: usize = 4_000;
 /// A gold longer than this without a box or `####` may be a generation: its "final answer" phrase.
@@ -127,7 +129,7 @@ fn find_last_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// The answer after the last "final answer is" / "final answer:" / "final answer =".
-pub fn after_final_answer(s: &str) -> Option<&str> {
+pub fn after_final_answer(s: &str) -> Option<Cow<'_, str>> {
     final_answer_at(s).map(|(_, t)| t)
 }
 
@@ -135,7 +137,7 @@ pub fn after_final_answer(s: &str) -> Option<&str> {
 /// right after it (`$..$`, `$$..$$`, `\(..\)`, `\[..\]`), else its sentence (up to ". "), where a
 /// sentence like "The largest $n$ is 34" gives what follows its last " is ", and then the first
 /// math span of what is left, if any.
-pub fn final_answer_at(s: &str) -> Option<(usize, &str)> {
+pub fn final_answer_at(s: &str) -> Option<(usize, Cow<'_, str>)> {
     let b = s.as_bytes();
     let mut best: Option<(usize, usize)> = None;
     for pat in [&b"final answer is"[..], &b"final answer:"[..], &b"final answer ="[..]] {
@@ -150,9 +152,8 @@ pub fn final_answer_at(s: &str) -> Option<(usize, &str)> {
     let rest = &s[start..];
     let line = rest.split('\n').next().unwrap_or("");
     let t = line.trim().trim_start_matches(':').trim().trim_start_matches(['"', '\'', '“']).trim();
-    if let Some(m) = leading_math(t) {
-        let m = trim_punct(m, &['.', ',', ';']);
-        return (!m.is_empty()).then_some((at, m));
+    if let Some(m) = leading_math_list(t) {
+        return Some((at, m));
     }
     let mut sent = cut_sentence(t);
     if let Some(k) = rfind_outside_math(sent, " is ") {
@@ -160,7 +161,44 @@ pub fn final_answer_at(s: &str) -> Option<(usize, &str)> {
     }
     let t = first_math_span(sent).unwrap_or(sent);
     let t = trim_punct(t, &['.', ',', ';']);
-    (!t.is_empty()).then_some((at, t))
+    (!t.is_empty()).then_some((at, Cow::Borrowed(t)))
+}
+
+/// Words and macros that only join answers: `$1$ and $-2$`, `$3$, $4$`, `$12$ \text{and} $13$`.
+fn skip_connectors(t: &str) -> &str {
+    let mut t = t;
+    loop {
+        let before = t.len();
+        t = t.trim_start().trim_start_matches([',', ';', '&']);
+        for w in ["\\text{and}", "\\text{ and }", "\\quad", "\\qquad", "and ", "or ", "\\text{or}", "\\text{ or }"] {
+            if let Some(r) = t.strip_prefix(w) {
+                t = r;
+            }
+        }
+        if t.len() == before {
+            return t;
+        }
+    }
+}
+
+/// The math spans at the start of `t` joined by connectors only (`$12$ and $13$`): one span as
+/// is, several as a list (`12, 13`); trailing sentence punctuation off.
+fn leading_math_list(t: &str) -> Option<Cow<'_, str>> {
+    let (first, mut end) = leading_math_end(t)?;
+    let mut parts = vec![trim_punct(first, &['.', ',', ';'])];
+    while let Some((m, e)) = {
+        let r = skip_connectors(&t[end..]);
+        leading_math_end(r).map(|(m, e)| (m, t.len() - r.len() + e))
+    } {
+        parts.push(trim_punct(m, &['.', ',', ';']));
+        end = e;
+    }
+    parts.retain(|p| !p.is_empty());
+    match parts.len() {
+        0 => None,
+        1 => Some(Cow::Borrowed(parts[0])),
+        _ => Some(Cow::Owned(cap(&parts.join(", ")).to_string())),
+    }
 }
 
 /// Positions of the unescaped `$` signs, for "inside math" tests.
@@ -267,6 +305,13 @@ pub fn last_number(s: &str) -> Option<&str> {
     Some(t)
 }
 
+fn cap_cow(c: Cow<'_, str>) -> Cow<'_, str> {
+    match c {
+        Cow::Borrowed(b) => Cow::Borrowed(cap(b)),
+        Cow::Owned(o) => Cow::Owned(cap(&o).to_string()),
+    }
+}
+
 fn cap(s: &str) -> &str {
     if s.len() <= MAX_ANSWER_CHARS {
         return s;
@@ -310,7 +355,7 @@ pub fn find_marked(s: &str) -> Marked<'_> {
         // a "final answer" phrase after the last box is the last word: `\boxed{255} ... The final
         // answer is $10,455$`
         // (only a phrase that states a value: "The final answer is positive, because ..." is not one)
-        let phrase_later = phrase.is_some_and(|(at, t)| at > z && t.bytes().any(|c| c.is_ascii_digit() || c == b'\\'));
+        let phrase_later = phrase.as_ref().is_some_and(|(at, t)| *at > z && t.bytes().any(|c| c.is_ascii_digit() || c == b'\\'));
         if !x.is_empty() && !phrase_later {
             if let Some(joined) = joined_boxes(s, cmd, z) {
                 return Marked::Found(Cow::Owned(joined));
@@ -319,7 +364,7 @@ pub fn find_marked(s: &str) -> Marked<'_> {
         }
     }
     if let Some((_, x)) = phrase {
-        return Marked::Found(Cow::Borrowed(cap(x)));
+        return Marked::Found(cap_cow(x));
     }
     match after_hashes(s) {
         Some(x) => Marked::Found(Cow::Borrowed(cap(x))),
@@ -382,7 +427,7 @@ fn joined_boxes(s: &str, last_cmd: usize, last_end: usize) -> Option<String> {
 
 /// In the last line, after the last "answer is" / "answer:" / "answer =" / "Answer $..$": the math that follows
 /// (between `$`, `\(..\)` or `\[..\]`), else the rest of that sentence.
-pub fn after_answer_phrase(s: &str) -> Option<&str> {
+pub fn after_answer_phrase(s: &str) -> Option<Cow<'_, str>> {
     // only in the last non-empty line (a phrase mid-reasoning, "if the answer is right", is not it)
     let t = s.trim_end();
     let mut from = t.rfind('\n').map_or(0, |p| p + 1).max(t.len().saturating_sub(4 * MAX_ANSWER_CHARS));
@@ -417,18 +462,17 @@ pub fn after_answer_phrase(s: &str) -> Option<&str> {
             continue;
         };
         let line = rest[skip..].split('\n').next().unwrap_or("").trim();
-        if let Some(m) = leading_math(line) {
-            let m = m.trim();
-            if !m.is_empty() {
-                return Some(m);
+        if leading_math(line).is_some() {
+            match leading_math_list(line) {
+                Some(m) => return Some(m),
+                None => continue,
             }
-            continue;
         }
         // the rest of the sentence: up to ". " or the end of the line
         let cut = line.find(". ").unwrap_or(line.len());
         let t = trim_punct(&line[..cut], &['.', ',', ';']);
         if !t.is_empty() {
-            return Some(t);
+            return Some(Cow::Borrowed(t));
         }
     }
     None
@@ -436,6 +480,11 @@ pub fn after_answer_phrase(s: &str) -> Option<&str> {
 
 /// The content of a math span at the very start of `t` (`$..$`, `$$..$$`, `\(..\)`, `\[..\]`).
 fn leading_math(t: &str) -> Option<&str> {
+    leading_math_end(t).map(|(m, _)| m)
+}
+
+/// [`leading_math`] and the index just after the span's closing delimiter.
+fn leading_math_end(t: &str) -> Option<(&str, usize)> {
     for (o, c) in [("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")] {
         if let Some(rest) = t.strip_prefix(o) {
             let mut from = 0;
@@ -446,7 +495,7 @@ fn leading_math(t: &str) -> Option<&str> {
                     from = at + 1;
                     continue;
                 }
-                return Some(&rest[..at]);
+                return Some((&rest[..at], o.len() + at + c.len()));
             }
             return None;
         }
@@ -456,7 +505,7 @@ fn leading_math(t: &str) -> Option<&str> {
 
 /// The last display or inline math in the final sentence: `Therefore $x \gt 5$ is the solution.`
 /// gives `x \gt 5`; a generation ending in a display `\[ .. \]` / `$$ .. $$` gives its content.
-pub fn math_in_final_sentence(s: &str) -> Option<&str> {
+pub fn math_in_final_sentence(s: &str) -> Option<Cow<'_, str>> {
     let t = s.trim_end().trim_end_matches(['.', ' ']);
     // a final display block, possibly over several lines
     for (o, c) in [("\\[", "\\]"), ("$$", "$$")] {
@@ -464,7 +513,7 @@ pub fn math_in_final_sentence(s: &str) -> Option<&str> {
             if let Some(p) = body.rfind(o) {
                 let m = body[p + o.len()..].trim();
                 if !m.is_empty() && m.len() <= MAX_ANSWER_CHARS {
-                    return Some(m);
+                    return Some(Cow::Borrowed(m));
                 }
             }
         }
@@ -523,12 +572,29 @@ pub fn math_in_final_sentence(s: &str) -> Option<&str> {
         }
         i += 1;
     }
-    let (a, z) = spans.into_iter().rev().find(|&(a, _)| a >= sentence_start)?;
-    let m = line[a..z].trim();
-    if m.is_empty() || m.len() > MAX_ANSWER_CHARS {
-        None
-    } else {
-        Some(m)
+    // the last span of the final sentence, with the spans before it joined to it by connectors
+    // only (`The solutions are $1$ and $-2$.`)
+    let spans: Vec<(usize, usize)> = spans.into_iter().filter(|&(a, _)| a >= sentence_start).collect();
+    let last = spans.len().checked_sub(1)?;
+    let mut first = last;
+    while first > 0 {
+        // the text between two spans, without their delimiters
+        let gap = &line[spans[first - 1].1..spans[first].0];
+        let gap = gap.trim_start_matches('$');
+        let gap = gap.strip_prefix("\\)").or_else(|| gap.strip_prefix("\\]")).unwrap_or(gap);
+        let gap = gap.trim_end_matches('$');
+        let gap = gap.strip_suffix("\\(").or_else(|| gap.strip_suffix("\\[")).unwrap_or(gap);
+        if gap.trim().is_empty() || !skip_connectors(gap).trim().is_empty() {
+            break;
+        }
+        first -= 1;
+    }
+    let parts: Vec<&str> = spans[first..].iter().map(|&(a, z)| line[a..z].trim()).filter(|m| !m.is_empty()).collect();
+    match parts.len() {
+        0 => None,
+        1 if parts[0].len() <= MAX_ANSWER_CHARS => Some(Cow::Borrowed(parts[0])),
+        1 => None,
+        _ => Some(Cow::Owned(cap(&parts.join(", ")).to_string())),
     }
 }
 
@@ -542,7 +608,7 @@ pub fn extract_pred(s: &str, fallback_last_number: bool) -> Option<std::borrow::
         Marked::Nothing => {}
     }
     if let Some(x) = after_answer_phrase(s).or_else(|| math_in_final_sentence(s)) {
-        return Some(Cow::Borrowed(cap(x)));
+        return Some(cap_cow(x));
     }
     if fallback_last_number {
         return last_number(s).map(Cow::Borrowed);
@@ -571,7 +637,7 @@ pub fn extract_gold(s: &str) -> Option<std::borrow::Cow<'_, str>> {
     // a short bare gold is the answer as written)
     if s.len() > BARE_GOLD_CHARS {
         if let Some(x) = after_final_answer(s) {
-            return Some(Cow::Borrowed(cap(x)));
+            return Some(cap_cow(x));
         }
     }
     let t = s.trim();
@@ -609,13 +675,13 @@ mod tests {
 
     #[test]
     fn others() {
-        assert_eq!(after_final_answer("The final answer is $\\frac{1}{2}$. I hope"), Some("\\frac{1}{2}"));
-        assert_eq!(after_final_answer("Final Answer: 42."), Some("42"));
-        assert_eq!(after_final_answer("the final answer is $\\$32,\\!348$."), Some("\\$32,\\!348"));
-        assert_eq!(after_final_answer("final answer is $$x=1$$"), Some("x=1"));
+        assert_eq!(after_final_answer("The final answer is $\\frac{1}{2}$. I hope").as_deref(), Some("\\frac{1}{2}"));
+        assert_eq!(after_final_answer("Final Answer: 42.").as_deref(), Some("42"));
+        assert_eq!(after_final_answer("the final answer is $\\$32,\\!348$.").as_deref(), Some("\\$32,\\!348"));
+        assert_eq!(after_final_answer("final answer is $$x=1$$").as_deref(), Some("x=1"));
         assert_eq!(after_hashes("blah\n#### 1,000\n"), Some("1,000"));
-        assert_eq!(after_final_answer("Final answer: 1, 3, 5, ..."), Some("1, 3, 5, ..."));
-        assert_eq!(after_final_answer("Final answer: 7."), Some("7"));
+        assert_eq!(after_final_answer("Final answer: 1, 3, 5, ...").as_deref(), Some("1, 3, 5, ..."));
+        assert_eq!(after_final_answer("Final answer: 7.").as_deref(), Some("7"));
         assert_eq!(last_number("it costs $1,234.50."), Some("1,234.50"));
         assert_eq!(last_number("x is -3"), Some("-3"));
         assert_eq!(last_number("so 3/4"), Some("3/4"));
@@ -625,16 +691,16 @@ mod tests {
 
     #[test]
     fn fallbacks() {
-        assert_eq!(math_in_final_sentence("Therefore $x \\gt 5$ is the solution."), Some("x \\gt 5"));
-        assert_eq!(math_in_final_sentence("We had $y=2$. So the result is $x = 3$ here."), Some("x = 3"));
-        assert_eq!(math_in_final_sentence("We had $y=2$. So it works."), None);
-        assert_eq!(math_in_final_sentence("Thus\n\\[\n x = \\frac{1}{2}\n\\]\n"), Some("x = \\frac{1}{2}"));
-        assert_eq!(math_in_final_sentence("It costs \\$5 and $x=2$."), Some("x=2"));
-        assert_eq!(after_answer_phrase("Answer $ \\frac{10}{9} $"), Some("\\frac{10}{9}"));
-        assert_eq!(after_answer_phrase("... so the answer is (3, 2)."), Some("(3, 2)"));
-        assert_eq!(after_answer_phrase("The answer is: \\(x=4\\). Done"), Some("x=4"));
-        assert_eq!(after_answer_phrase("To find the answer, we add. 5"), None);
-        assert_eq!(after_answer_phrase("If the answer is right, fine.\nSo 7"), None);
+        assert_eq!(math_in_final_sentence("Therefore $x \\gt 5$ is the solution.").as_deref(), Some("x \\gt 5"));
+        assert_eq!(math_in_final_sentence("We had $y=2$. So the result is $x = 3$ here.").as_deref(), Some("x = 3"));
+        assert_eq!(math_in_final_sentence("We had $y=2$. So it works.").as_deref(), None);
+        assert_eq!(math_in_final_sentence("Thus\n\\[\n x = \\frac{1}{2}\n\\]\n").as_deref(), Some("x = \\frac{1}{2}"));
+        assert_eq!(math_in_final_sentence("It costs \\$5 and $x=2$.").as_deref(), Some("x=2"));
+        assert_eq!(after_answer_phrase("Answer $ \\frac{10}{9} $").as_deref(), Some("\\frac{10}{9}"));
+        assert_eq!(after_answer_phrase("... so the answer is (3, 2).").as_deref(), Some("(3, 2)"));
+        assert_eq!(after_answer_phrase("The answer is: \\(x=4\\). Done").as_deref(), Some("x=4"));
+        assert_eq!(after_answer_phrase("To find the answer, we add. 5").as_deref(), None);
+        assert_eq!(after_answer_phrase("If the answer is right, fine.\nSo 7").as_deref(), None);
         assert_eq!(extract_marked("\\boxed{k = 45} and \\boxed{n = 2}").as_deref(), Some("k = 45, n = 2"));
         assert_eq!(extract_marked("$\\boxed{1}$, $\\boxed{2}$").as_deref(), Some("1, 2"));
         assert_eq!(extract_marked("\\boxed{1}\nso \\boxed{2}").as_deref(), Some("2"));
@@ -647,11 +713,19 @@ mod tests {
         // a "final answer" phrase after the last box wins
         assert_eq!(extract_marked("so \\boxed{255}. Total 10,455. Final Answer: The final answer is $10,455$. I hope").as_deref(), Some("10,455"));
         assert_eq!(extract_marked("so \\boxed{7}. The final answer is positive, because both are.").as_deref(), Some("7"));
-        assert_eq!(after_final_answer("Final Answer: The largest $n$ is 34."), Some("34"));
-        assert_eq!(after_final_answer("Final Answer: The volume of $ABCDEFGH$ is 120. I hope it is correct."), Some("120"));
-        assert_eq!(after_final_answer("The final answer is 12,000,023. I hope it is correct."), Some("12,000,023"));
-        assert_eq!(after_final_answer("The final answer is \\((-6, 10)\\). I hope it is correct"), Some("(-6, 10)"));
-        assert_eq!(after_final_answer("The final answer is 3.5."), Some("3.5"));
+        assert_eq!(after_final_answer("Final Answer: The largest $n$ is 34.").as_deref(), Some("34"));
+        // several math spans joined by connectors are one list; prose ends the run
+        assert_eq!(after_final_answer("The final answer is \"$12 $ and $13 $\".").as_deref(), Some("12, 13"));
+        assert_eq!(after_final_answer("The final answer is $3$ or $4$.").as_deref(), Some("3, 4"));
+        assert_eq!(after_final_answer("The final answer is $5$ dollars and $3$ cents.").as_deref(), Some("5"));
+        assert_eq!(math_in_final_sentence("The solutions are $1$ and $-2$.").as_deref(), Some("1, -2"));
+        assert_eq!(math_in_final_sentence("So \\(x=1\\) and \\(y=2\\).").as_deref(), Some("x=1, y=2"));
+        assert_eq!(math_in_final_sentence("If $x=1$ then $y=2$.").as_deref(), Some("y=2"));
+        assert_eq!(after_answer_phrase("so the answer is $1$, $2$ and $3$.").as_deref(), Some("1, 2, 3"));
+        assert_eq!(after_final_answer("Final Answer: The volume of $ABCDEFGH$ is 120. I hope it is correct.").as_deref(), Some("120"));
+        assert_eq!(after_final_answer("The final answer is 12,000,023. I hope it is correct.").as_deref(), Some("12,000,023"));
+        assert_eq!(after_final_answer("The final answer is \\((-6, 10)\\). I hope it is correct").as_deref(), Some("(-6, 10)"));
+        assert_eq!(after_final_answer("The final answer is 3.5.").as_deref(), Some("3.5"));
     }
 
     #[test]

@@ -281,6 +281,12 @@ OTHER_GRADERS = [
     ("\\boxed{3} or \\boxed{4}", "4", "wrong"),
     ("\\boxed{\\{3, 17, 3\\}}", "\\{3, 17\\}", "correct"),
     ("\\boxed{\\{3, 17, 4\\}}", "\\{3, 17\\}", "wrong"),
+    ("The final answer is \"$12 $ and $13 $\".", "12, 13", "correct"),
+    ("The final answer is $3$ or $4$.", "3", "wrong"),
+    ("The final answer is $5$ dollars and $3$ cents.", "5", "correct"),
+    ("We get two roots.\nThe solutions are $1$ and $-2$.", "1, -2", "correct"),
+    ("We get two roots.\nThe solutions are $1$ and $-2$.", "-2", "wrong"),
+    ("We check: $$x = 3$$ Hence the result is 2.", "2", "correct"),  # the display ends its sentence
 ]
 
 

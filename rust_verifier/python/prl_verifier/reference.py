@@ -127,6 +127,44 @@ def _joined_boxes(text: str) -> str | None:
     return ", ".join(c for c in contents if c)
 
 
+_CONNECTORS = re.compile(r"^(?:\s|[,;&]|\\text\{ ?and ?\}|\\text\{ ?or ?\}|\\quad|\\qquad|and |or )*")
+
+
+def _leading_math_list(t: str) -> str | None:
+    """The math spans at the start of ``t`` joined by connectors only: one as is, several as a list."""
+    parts = []
+    rest = t
+    while True:
+        span = _leading_math_span(rest)
+        if span is None:
+            break
+        m, end = span
+        m = m.strip()
+        if not m.endswith("..."):
+            m = m.rstrip(".,;").strip()
+        parts.append(m)
+        rest = rest[end:]
+        rest = rest[_CONNECTORS.match(rest).end() :]
+    parts = [p for p in parts if p]
+    return ", ".join(parts) if parts else None
+
+
+def _leading_math_span(t: str) -> tuple[str, int] | None:
+    for o, c in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
+        if t.startswith(o):
+            rest = t[len(o) :]
+            k = 0
+            while True:
+                at = rest.find(c, k)
+                if at < 0:
+                    return None
+                if c == "$" and at > 0 and rest[at - 1] == "\\":
+                    k = at + 1
+                    continue
+                return rest[:at], len(o) + at + len(c)
+    return None
+
+
 def _leading_math(t: str) -> str | None:
     for o, c in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
         if t.startswith(o):
@@ -160,10 +198,10 @@ def answer_phrase(text: str) -> str | None:
         else:
             continue
         line = rest[skip:].strip()
-        mth = _leading_math(line)
-        if mth is not None:
-            if mth.strip():
-                return mth.strip()
+        if _leading_math(line) is not None:
+            mth = _leading_math_list(line)
+            if mth:
+                return mth
             continue
         cut = line.find(". ")
         t = line[: cut if cut >= 0 else len(line)].strip()
@@ -194,13 +232,25 @@ def math_in_final_sentence(text: str) -> str | None:
         for k in range(i, m.start()):
             if line[k] in ".!?" and k + 1 < len(line) and line[k + 1] == " ":
                 start = k + 1
-        spans.append((m.start(), next(g for g in m.groups() if g is not None)))
+        spans.append((m.start(), m.end(), next(g for g in m.groups() if g is not None)))
         i = m.end()
+        # a display followed by text ends its sentence
+        if (m.group(1) is not None or m.group(4) is not None) and len(line[i:].strip()) > 1:
+            start = i
     for k in range(i, len(line)):
         if line[k] in ".!?" and k + 1 < len(line) and line[k + 1] == " ":
             start = k + 1
-    spans = [c for a, c in spans if a >= start and c.strip()]
-    return spans[-1].strip() if spans else None
+    spans = [(a, e, c) for a, e, c in spans if a >= start]
+    if not spans:
+        return None
+    first = len(spans) - 1
+    while first > 0:
+        gap = line[spans[first - 1][1] : spans[first][0]]
+        if not gap.strip() or _CONNECTORS.match(gap).end() != len(gap):
+            break
+        first -= 1
+    parts = [c.strip() for _, _, c in spans[first:] if c.strip()]
+    return ", ".join(parts) if parts else None
 
 
 def final_answer(text: str) -> tuple[int, str] | None:
@@ -212,9 +262,8 @@ def final_answer(text: str) -> tuple[int, str] | None:
     if m is None:
         return None
     rest = text[m.end() :].split("\n")[0].strip().lstrip(":").strip().lstrip("\"'“").strip()
-    lead = _leading_math(rest)
-    if lead is not None:
-        out = lead if lead.strip().endswith("...") else lead.strip().rstrip(".,;").strip()
+    if _leading_math(rest) is not None:
+        out = _leading_math_list(rest)
         return (m.start(), out) if out else None
     sent = re.split(r"\.\s(?=(?:[^$]*\$[^$]*\$)*[^$]*$)", rest, maxsplit=1)[0]
     k = [i.start() for i in re.finditer(" is ", sent) if sent[: i.start()].count("$") % 2 == 0]
