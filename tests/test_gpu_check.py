@@ -174,3 +174,46 @@ def test_merge_reports_the_targets(tmp_path):
     assert t["scan_kernel_only"] == 0.8
     assert d["targets"]["bf16_training"]["greedy_acc_after"] == 0.32
     assert d["failed_steps"] == ["train"] and d["ok"] is False
+
+
+def test_junit_summary(tmp_path):
+    """The device's pytest -m gpu result: failures/errors fail the step, and so does nothing passing."""
+    def junit(cases: str) -> Path:
+        f = tmp_path / "j.xml"
+        n = cases.count("<testcase")
+        f.write_text(f'<?xml version="1.0"?><testsuites><testsuite name="pytest" tests="{n}" failures="{cases.count("<failure")}" '
+                     f'errors="{cases.count("<error")}" skipped="{cases.count("<skipped")}">{cases}</testsuite></testsuites>')
+        return f
+
+    out = tmp_path / "p.json"
+    ok = '<testcase classname="tests.test_future_kl_op" name="test_cuda_bad_step_ids_named"/>'
+    skipped = '<testcase classname="t" name="s"><skipped message="needs a CUDA device"/></testcase>'
+    failed = '<testcase classname="t" name="f"><failure message="boom"/></testcase>'
+    assert helper.main(["junit", str(junit(ok + skipped)), "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["passed"] == 1
+    assert helper.main(["junit", str(junit(skipped)), "--out", str(out)]) == 1  # all skipped: no device seen
+    assert helper.main(["junit", str(junit(ok + failed)), "--out", str(out)]) == 1
+    assert json.loads(out.read_text())["not_passed"] == ["t::f: failure"]
+
+
+def test_device_train_phase_without_the_model_skips_training(tmp_path):
+    """Device mode (no GPU needed for this path): a train phase whose call did not bring part 2, on a
+    machine where the op phase left its results, stops before training and keeps the op figures."""
+    work, out = tmp_path / "work", tmp_path / "out"
+    (work / "state").mkdir(parents=True)
+    (work / "state" / "steps.tsv").write_text("bench\t0\t30.0\top\t20.0\ntrain\t0\t400.0\ttrain\t300.0\n")
+    (work / "state" / "train.json").write_text("{}")  # an earlier train phase's result: dropped
+    env = {**os.environ, "OUT": str(out), "GPU_CHECK_WORK": str(work), "PY": sys.executable}
+    # the dry run's bytecode cache (see the script): torch is not compiled again for the env step
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.setdefault("PYTHONPYCACHEPREFIX", str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+                                              / "prl" / "pycache"))
+    r = subprocess.run(["bash", str(SCRIPT), "--phase", "train", "--carry-dir", str(tmp_path / "none")],
+                       capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
+    assert r.returncode == 1, r.stdout[-3000:] + r.stderr[-3000:]
+    d = json.loads((out / "gpu_check.json").read_text())
+    names = [(s["step"], s["phase"]) for s in d["steps"]]
+    assert names[0] == ("bench", "op") and ("train", "train") not in names
+    assert names[-2:] == [("assemble_model", "train"), ("train", "skipped: no model (assemble_model failed)")]
+    assert "train" not in d  # the earlier train phase's train.json was dropped
+    assert "make gpu-carry" in d["assemble"]["error"] and d["failed_steps"][-1] == "train"
