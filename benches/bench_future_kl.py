@@ -69,7 +69,8 @@ def profiled_s(fn, iters: int, device: str, match: str | None = None) -> float:
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     fn()
     sync()
-    acts = [ProfilerActivity.CUDA] if device == "cuda" else [ProfilerActivity.CPU]
+    # CPU activity on CUDA too (the usual pairing); only the device-side events are summed there
+    acts = [ProfilerActivity.CPU, ProfilerActivity.CUDA] if device == "cuda" else [ProfilerActivity.CPU]
     with profile(activities=acts) as prof:
         for _ in range(iters):
             fn()
