@@ -480,7 +480,7 @@ fn grade_inner(pred: &str, gold: &str, opts: &GradeOptions) -> Verdict {
         }
         // "the answer is (3, 2)", then the math of the final sentence
         if let Some(x) = after_answer_phrase(pred).or_else(|| math_in_final_sentence(pred)) {
-            return Some(x.into());
+            return Some(x);
         }
         // a bare answer ("\\frac{14}{3}", "x = 2", "Monday"): short, one line, and parses
         let t = pred.trim();
