@@ -45,6 +45,10 @@ class Batch:
     log_ratio: Tensor | None = None  # [B, T] d_t = (log pi_old - log pi_ref) * mask
     step_ids: Tensor | None = None  # [B, T] int32, -1 on padding
     token_rewards: Tensor | None = None  # [B, T] from the process-reward source
+    # the kept rollouts (texts, token offsets) and their raw prompt texts, for sources that read text
+    # (prl.signals.rule, prl.signals.explicit_prm); filled by prl.step.train_step
+    rollouts: list[Rollout] | None = None  # [B]
+    prompts: list[str] | None = None  # [B]
 
     @property
     def B(self) -> int:

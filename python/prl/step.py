@@ -57,6 +57,8 @@ def train_step(run: Any) -> dict[str, Any]:
     adv = None
     if len(rows):
         batch = make_batch(run, rollouts, scored, rows, n)
+        # texts for process-reward sources that read them (rule checker, explicit PRM): rollouts and raw prompts
+        batch.rollouts, batch.prompts = [rollouts[i] for i in rows], [items[rollouts[i].prompt_index]["prompt"] for i in rows]
         adv = update_policy(run, batch, [rollouts[i] for i in rows], step, timer, metrics)
     run.actor.schedule_step()
     run.engine.sync_weights(run.actor.policy)

@@ -16,6 +16,8 @@ prl       + log_ratio, step_ids                           prl.py
 prime     + token_rewards                                 prime.py
 ========  ==============================================  ==================================
 
+``process_grpo`` (process_grpo.py) reads step_ids and token_rewards (step rewards at each step's end).
+
 Slow loop twins of every function (the test oracles) live in :mod:`prl.algos.reference`; the exact
 formulas and the deviations from the papers are in docs/algorithms.md.
 """
@@ -28,6 +30,7 @@ from prl.algos.losses import (AGGREGATIONS, KL_KINDS, aggregate_loss, binary_auc
                               ppo_clip_loss, prime_prm_loss)
 from prl.algos.prime import PRIMEConfig, prime_advantages, prime_token_rewards
 from prl.algos.prl import PRLConfig, prl_advantages
+from prl.algos.process_grpo import ProcessGRPOConfig, process_grpo_advantages  # registers "process_grpo"
 from prl.algos.registry import BATCH_FIELDS, ESTIMATORS, EstimatorSpec, get_estimator, register_estimator
 from prl.algos.rloo import rloo_advantages, rloo_scalar_advantages
 from prl.algos.steps import fixed_step_ids, parse_steps_spec
@@ -61,6 +64,8 @@ __all__ = [
     "prime_prm_loss",
     "prime_token_rewards",
     "prl_advantages",
+    "ProcessGRPOConfig",
+    "process_grpo_advantages",
     "register_estimator",
     "rloo_advantages",
     "rloo_scalar_advantages",

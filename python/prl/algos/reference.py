@@ -201,3 +201,46 @@ def reinforce_k1_loop(rewards, log_ratio, response_mask, *, beta: float) -> Tens
             row[t] = sum(r[u] for u in valid if u >= t)
         out.append(row)
     return torch.tensor(out, dtype=torch.float64).reshape(log_ratio.shape)
+
+
+def process_grpo_advantages_loop(rewards, group_ids, response_mask, step_ids, token_rewards, *, credit="sum",
+                                 w_outcome=0.0, eps=1e-6) -> Tensor:
+    """Loop twin of :func:`prl.algos.process_grpo.process_grpo_advantages`.  -> float64 [B, T]
+
+    Straight from the definition: b(l) is the last response token of step l, r_{i,l} the token reward
+    there; normalise over all steps of the group; A_t sums (or takes the minimum of) r~_{i,l} over
+    the steps with b(l) >= t.
+    """
+    m, s, q = response_mask.tolist(), step_ids.tolist(), token_rewards.double().tolist()
+    B = len(m)
+    ends: list[dict[int, int]] = []  # per row: step id -> b(l)
+    for i in range(B):
+        e: dict[int, int] = {}
+        for t in range(len(m[i])):
+            if m[i][t]:
+                e[s[i][t]] = t  # the last token seen with that id
+        ends.append(e)
+    norm: list[dict[int, float]] = [{} for _ in range(B)]
+    for members in _groups(group_ids).values():
+        vals = [q[i][b] for i in members for b in ends[i].values()]
+        for i in members:
+            for l, b in ends[i].items():
+                if len(vals) < 2 or max(vals) == min(vals):
+                    norm[i][l] = 0.0
+                else:
+                    mean = sum(vals) / len(vals)
+                    std = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1))
+                    norm[i][l] = (q[i][b] - mean) / (std + eps)
+    outcome = grpo_scalar_loop(rewards, group_ids, eps=eps) if w_outcome else [0.0] * B
+    out = []
+    for i in range(B):
+        row = []
+        for t in range(len(m[i])):
+            if not m[i][t]:
+                row.append(0.0)
+                continue
+            later = [norm[i][l] for l, b in ends[i].items() if b >= t]
+            a = sum(later) if credit == "sum" else min(later)
+            row.append(a + w_outcome * outcome[i])
+        out.append(row)
+    return torch.tensor(out, dtype=torch.float64).reshape(response_mask.shape)

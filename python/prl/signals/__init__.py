@@ -94,7 +94,7 @@ def get_source(name: str) -> SourceSpec:
 
 
 def _register_builtins() -> None:
-    from prl.signals import implicit_prm  # noqa: F401  (registers "implicit_prm")
+    from prl.signals import explicit_prm, implicit_prm, rule  # noqa: F401  (register "explicit_prm", "implicit_prm", "rule")
 
 
 _register_builtins()

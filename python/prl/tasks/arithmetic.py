@@ -59,6 +59,7 @@ import dataclasses
 import hashlib
 import json
 import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -321,3 +322,59 @@ def write_splits(out_dir: str | Path, cfg: ArithmeticConfig, sizes: dict[str, in
                               for n, rows in splits.items()}}
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     return paths
+
+
+# ---------------------------------------------------------------------------------------------
+# the exact step checker (process labels and the ``rule`` process-reward source)
+
+_PROMPT_RE = re.compile(r"Compute:\s*(\d+)((?:\s*[-+*]\s*\d+)+)")
+_OP_RE = re.compile(r"([-+*])\s*(\d+)")
+_LINE_RE = re.compile(r"^\s*(-?\d+)\s*([-+*])\s*(\d+)\s*=\s*(-?\d+)\s*$")
+_BOX_RE = re.compile(r"^\s*\\boxed\{\s*(-?\d+)\s*\}\s*$")
+
+
+def parse_problem(prompt: str) -> Problem | None:
+    """The problem of a prompt holding ``Compute: 47+8-5`` (anywhere, e.g. inside a chat template), else None."""
+    m = _PROMPT_RE.search(prompt or "")
+    if not m:
+        return None
+    return Problem(int(m.group(1)), tuple((op, int(x)) for op, x in _OP_RE.findall(m.group(2))))
+
+
+def check_steps(prompt: str, steps: list[str]) -> list[int]:
+    """1 / 0 per step: is every line of the step exactly right?
+
+    A line ``a op b = c`` is right when ``a op b == c`` exactly, ``a`` is the result written on the
+    previous line (the problem's start value for the first line), and ``op b`` is the problem's next
+    operation; ``\\boxed{v}`` is right when every operation has been written, ``v`` is the last
+    written result and no box came before. Blank lines are right; any other text is wrong. Each line
+    is judged on its own operands: after a slip (``47+8=45``) the next line ``45-5=40`` is right,
+    so the first wrong step is the slip. When the prompt holds no ``Compute:`` problem, only the
+    arithmetic and the chaining of the lines are checked.
+    """
+    p = parse_problem(prompt)
+    prev = p.start if p is not None else None
+    done, boxed, out = 0, False, []
+    for step in steps:
+        ok = True
+        for line in str(step).split("\n"):
+            if not line.strip():
+                continue
+            m, b = _LINE_RE.match(line), _BOX_RE.match(line)
+            if boxed:
+                ok = False  # text after the final answer
+            elif m:
+                a, op, x, c = int(m.group(1)), m.group(2), int(m.group(3)), int(m.group(4))
+                right = apply_op(a, op, x) == c and (prev is None or a == prev)
+                if p is not None:
+                    right = right and done < len(p.ops) and p.ops[done] == (op, x)
+                ok = ok and right
+                prev, done = c, done + 1
+            elif b:
+                v = int(b.group(1))
+                ok = ok and prev is not None and v == prev and (p is None or done == len(p.ops))
+                boxed = True
+            else:
+                ok = False
+        out.append(int(ok))
+    return out
