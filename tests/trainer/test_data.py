@@ -105,3 +105,88 @@ def test_render_plain_and_chat():
         render_prompt(tok, "x", template="plain", plain_template="{question}")
     tok.chat_template = "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}"
     assert render_prompt(tok, "2+2", system_prompt="be brief") == "<system>be brief<user>2+2<assistant>"
+
+
+# ------------------------------------------------------------------ non-text columns, CSV, BOM, gold check
+def test_binary_answer_column_is_refused_naming_file_column_row(tmp_path):
+    p = tmp_path / "bin.parquet"
+    pq.write_table(pa.table({"prompt": ["a", "b"], "answer": pa.array([b"7", b"\x00\x01"], pa.binary())}), p)
+    with pytest.raises(DataError) as e:  # it used to become the text "b'\\x00\\x01'" and score as an answer
+        load_examples(p)
+    msg = str(e.value)
+    assert str(p) in msg and "row 1" in msg and "column 'answer'" in msg and "binary" in msg
+    nested = tmp_path / "nested.parquet"
+    pq.write_table(pa.table({"prompt": ["a"], "answer": [[1, 2]]}), nested)
+    with pytest.raises(DataError, match=r"row 1, column 'answer': the gold answer is a list, expected text"):
+        load_examples(nested)
+    pq.write_table(pa.table({"prompt": ["a"], "answer": [{"x": 1}]}), nested)
+    with pytest.raises(DataError, match=r"struct"):
+        load_examples(nested)
+
+
+def test_numeric_answers_are_text_and_booleans_refused(tmp_path, write_jsonl):
+    p = tmp_path / "num.parquet"
+    pq.write_table(pa.table({"prompt": ["a", "b"], "answer": [18.0, 2.5]}), p)
+    assert [e.answer for e in load_examples(p)] == ["18", "2.5"]
+    j = write_jsonl([{"prompt": "a", "answer": 3}, {"prompt": "b", "answer": True}])
+    with pytest.raises(DataError, match=r"line 2, column 'answer': the gold answer is a boolean"):
+        load_examples(j)
+
+
+def test_csv_by_suffix_and_by_format(tmp_path):
+    p = tmp_path / "d.csv"
+    p.write_bytes(b"\xef\xbb\xbfquestion,gold,other\n\"1+1, then?\",2,x\nq2,007,y\nq3,1e3,z\n")
+    ex = load_examples(p, prompt_column="question", answer_column="gold")
+    assert [(e.prompt, e.answer) for e in ex] == [("1+1, then?", "2"), ("q2", "007"), ("q3", "1e3")]
+    assert ex[1].where == "row 2"
+    txt = tmp_path / "d.txt"
+    txt.write_bytes(p.read_bytes())
+    with pytest.raises(DataError, match="csv"):
+        load_examples(txt, prompt_column="question", answer_column="gold")
+    assert len(load_examples(txt, prompt_column="question", answer_column="gold", fmt="csv")) == 3
+    from prl.config import Config, from_dict
+
+    assert from_dict({"data": {"format": "csv"}}, Config).data.format == "csv"
+
+
+def test_jsonl_with_byte_order_mark(tmp_path):
+    p = tmp_path / "bom.jsonl"
+    p.write_bytes(b"\xef\xbb\xbf" + b'{"prompt": "a", "answer": "1"}\n{"prompt": "b", "answer": "2"}\n')
+    assert [(e.prompt, e.answer, e.where) for e in load_examples(p)] == [("a", "1", "line 1"), ("b", "2", "line 2")]
+
+
+def test_check_golds_counts_unusable_golds(write_jsonl):
+    from prl.data import check_golds
+
+    rows = [{"prompt": f"q{i}", "answer": a} for i, a in enumerate(
+        ["N/A 0", "#### 18", "b'\\x00\\x01'", "((", "\\frac{3}{4}", "x = 2", "Monday", "The sum is \\boxed{}", "none"])]
+    report = check_golds(load_examples(write_jsonl(rows)))
+    assert report.total == 9 and not report.ok and report.n_bad == 5
+    assert report.counts == {"binary": 1, "placeholder": 2, "no_answer": 0, "unparsable": 2}
+    assert [w for w, _, _ in report.examples["placeholder"]] == ["line 1", "line 9"]
+    assert report.examples["binary"][0][:2] == ("line 3", "b'\\x00\\x01'")
+    assert {w for w, _, _ in report.examples["unparsable"]} == {"line 4", "line 8"}
+    s = report.summary()
+    assert "\n" not in s and s.startswith("gold answers: 5 of 9 unusable") and "line 1 'N/A 0'" in s
+    good = check_golds(["3", "#### 72", "The answer is $\\boxed{\\frac{1}{2}}$.", "(-\\infty, 3]", "Na", "-5"])
+    assert good.ok and good.summary() == "gold answers: all 6 readable by the verifier"
+    assert check_golds(["7", "N/A"], max_examples=1).examples["placeholder"] == [("row 2", "N/A", "")]
+
+
+def test_data_check_cli(tmp_path, write_jsonl, capsys):
+    from prl.data import main
+
+    bad = write_jsonl([{"q": "a", "a": "7"}, {"q": "b", "a": "N/A 0"}], name="bad.jsonl")
+    assert main(["check", str(bad), "--prompt-column", "q", "--answer-column", "a"]) == 1
+    out = capsys.readouterr().out
+    assert "gold answers: 1 of 2 unusable" in out and "line 2: 'N/A 0'" in out
+    good = write_jsonl([{"prompt": "a", "answer": "7"}], name="good.jsonl")
+    assert main(["check", str(good)]) == 0 and "all 1 readable" in capsys.readouterr().out
+    assert main(["check", str(good), "--answer-column", "nope"]) == 2
+    assert "no column 'nope'" in capsys.readouterr().err
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "prl.data", "check", str(bad), "--prompt-column", "q", "--answer-column", "a"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "placeholder" in r.stdout and r.stderr == ""
