@@ -45,8 +45,12 @@ def pass_at_k_slow(n: int, c: int, k: int) -> float:
 def evaluate(engine: Any, prompt_ids: Sequence[Sequence[int]], answers: Sequence[str], *, greedy: bool = True,
              n: int = 4, ks: Sequence[int] = (1,), temperature: float = 1.0, top_p: float = 1.0,
              max_new_tokens: int = 128, grader: str = "verifier", threads: int | None = None,
-             last_number: bool = True, seed: int = 0, code: Any = None) -> tuple[dict[str, float], list[dict[str, Any]]]:
-    """Metrics ({"eval/greedy_acc", "eval/avg@n", "eval/pass@n", "eval/pass@k"...}) and per-prompt records."""
+             last_number: bool = True, seed: int = 0, code: Any = None,
+             on_samples: Any = None) -> tuple[dict[str, float], list[dict[str, Any]]]:
+    """Metrics ({"eval/greedy_acc", "eval/avg@n", "eval/pass@n", "eval/pass@k"...}) and per-prompt records.
+
+    ``on_samples(groups, verdicts) -> metrics``: called with the n samples per prompt and their verdicts
+    (e.g. prl.prm.best_of_n_hook: best-of-N with a PRM beside majority vote)."""
     from prl.rewards import grade
     from prl.rollout import SamplingParams
 
@@ -79,6 +83,8 @@ def evaluate(engine: Any, prompt_ids: Sequence[Sequence[int]], answers: Sequence
         for r, c in zip(records, correct):
             r.update(n_correct=c, n=n)
         lengths += [len(r.response_ids) for g in outs for r in g]
+        if on_samples is not None:
+            metrics.update(on_samples(outs, verdicts))
     if lengths:
         metrics["eval/response_length"] = sum(lengths) / len(lengths)
     return metrics, records
@@ -108,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="write metrics and per-prompt records as JSON here")
+    p.add_argument("--prm", default=None, help="PRM directory (python -m prl.prm train) or rule:TASK: best-of-n by "
+                   "its aggregated step score, reported beside majority vote (eval/prm_best_of_n, eval/maj@n)")
+    p.add_argument("--prm-agg", default="min", choices=["min", "prod"], help="step scores -> response score")
+    p.add_argument("--prm-steps", default="newline", help="step split of the samples (the PRM's)")
     a = p.parse_args(argv)
     for k in a.k:
         if a.n and not 1 <= k <= a.n:
@@ -142,12 +152,22 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     metrics, records = evaluate(engine, ids, [e.answer for e in ex], greedy=not a.no_greedy, n=a.n, ks=a.k,
                                 temperature=a.temperature, top_p=a.top_p, max_new_tokens=a.max_new_tokens,
-                                grader=a.grader, last_number=not a.no_last_number, seed=a.seed)
+                                grader=a.grader, last_number=not a.no_last_number, seed=a.seed,
+                                on_samples=_prm_hook(a, [e.prompt for e in ex], device))
     print(json.dumps({"model": a.model, "data": a.data, "prompts": len(ex), **metrics}, indent=1))
     if a.out:
         with open(a.out, "w") as f:
             json.dump({"metrics": metrics, "records": [{"prompt": e.prompt, **r} for e, r in zip(ex, records)]}, f, indent=1)
     return 0
+
+
+def _prm_hook(a: argparse.Namespace, prompts: list[str], device: Any) -> Any:
+    """--prm: best-of-n with a PRM (prl.prm), or None."""
+    if not a.prm or a.n < 1:
+        return None
+    from prl.prm import StepScorer, best_of_n_hook
+
+    return best_of_n_hook(StepScorer(a.prm, device=device), prompts, how=a.prm_agg, spec=a.prm_steps)
 
 
 if __name__ == "__main__":

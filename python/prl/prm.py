@@ -117,7 +117,7 @@ def write_labelled(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     for i, r in enumerate(rows):
-        validate_row(r, f"row {i}")
+        validate_row(r, f"row {i}", need_labels=False)
     with open(p, "w") as f:
         for r in rows:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
@@ -432,7 +432,8 @@ def train_prm(model: Any, tok: Any, train_rows: Sequence[dict], held_rows: Seque
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         step += 1
-        run_loss = float(loss) if run_loss is None else 0.9 * run_loss + 0.1 * float(loss)
+        lv = float(loss.detach())
+        run_loss = lv if run_loss is None else 0.9 * run_loss + 0.1 * lv
         bar.update(step, f"loss {run_loss:.4f}")
         out_of_time = cfg.max_seconds > 0 and time.time() - t0 >= cfg.max_seconds
         if step % cfg.eval_every == 0 or step == total or out_of_time:
