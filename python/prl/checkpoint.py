@@ -3,7 +3,7 @@
 Layout of ``OUTPUT_DIR/checkpoints/step_00000012/``::
 
     policy/            save_pretrained of the policy + its tokenizer (from_pretrained loads it)
-    prm/               PRIME's implicit PRM, same form (PRIME only)
+    prm/               a process-reward source's model (PRIME's implicit PRM), same form
     trainer_state.pt   optimisers, schedulers, RNG states (python, numpy, torch CPU/CUDA), data position,
                        step counters
     meta.json          {"step": 12, ...}; written last
@@ -11,10 +11,14 @@ Layout of ``OUTPUT_DIR/checkpoints/step_00000012/``::
 The directory is built under a temporary name (``.tmp-step_00000012-<pid>``) and renamed into place,
 so a run killed at any moment leaves either a complete checkpoint or a temporary directory that the
 next run deletes. ``find_latest`` returns the newest complete checkpoint (``ckpt.resume=auto``).
+At the end of a run the policy is also written as ``OUTPUT_DIR/final`` (:func:`save_final`). A full
+disk is one line (:class:`prl.errors.DiskFullError`) and leaves no partial directory behind.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import random
@@ -22,19 +26,34 @@ import re
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
 
-__all__ = ["save_checkpoint", "load_trainer_state", "find_latest", "list_checkpoints", "rng_state",
+from prl.errors import DiskFullError, PrlError
+
+__all__ = ["save_checkpoint", "save_final", "save_hf_dir", "load_trainer_state", "find_latest", "list_checkpoints", "rng_state",
            "set_rng_state", "prune_checkpoints", "CheckpointError"]
 
 _NAME = re.compile(r"^step_(\d{8})$")
 
 
-class CheckpointError(RuntimeError):
-    pass
+class CheckpointError(PrlError, RuntimeError):
+    """A checkpoint that cannot be read (incomplete, or of another kind of run)."""
+
+
+@contextlib.contextmanager
+def _no_space_is_one_line(target: Path, tmp: Path, what: str) -> Iterator[None]:
+    """Turn ENOSPC while writing ``tmp`` into a DiskFullError naming ``target``'s folder, after removing
+    the partial ``tmp`` (a full disk must not stay full of half-written files)."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT) and "No space left" not in str(e):
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise DiskFullError(f"no space left on {target.parent} ({what} not written; the partial files were removed)") from None
 
 
 def rng_state() -> dict[str, Any]:
@@ -92,19 +111,43 @@ def save_checkpoint(ckpt_root: str | Path, step: int, *, models: dict[str, Any],
     tmp = root / f".tmp-step_{step:08d}-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
-    tmp.mkdir()
-    for name, model in models.items():
-        sd = (state_dicts or {}).get(name)
-        model.save_pretrained(tmp / name, safe_serialization=True, **({"state_dict": sd} if sd is not None else {}))
-        if tokenizer is not None:
-            tokenizer.save_pretrained(tmp / name)
-    torch.save(state, tmp / "trainer_state.pt")
-    with open(tmp / "meta.json", "w") as f:
-        json.dump({"step": step, "time": time.time(), **(meta or {})}, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
+    with _no_space_is_one_line(final, tmp, f"checkpoint step {step}"):
+        tmp.mkdir()
+        for name, model in models.items():
+            save_hf_dir(tmp / name, model, tokenizer, (state_dicts or {}).get(name))
+        torch.save(state, tmp / "trainer_state.pt")
+        with open(tmp / "meta.json", "w") as f:
+            json.dump({"step": step, "time": time.time(), **(meta or {})}, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
     if final.exists():  # re-saving the same step (e.g. final == periodic): replace it
         old = root / f".tmp-old-{final.name}-{os.getpid()}"
+        final.rename(old)
+        tmp.rename(final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.rename(final)
+    return final
+
+
+def save_hf_dir(path: Path, model: Any, tokenizer: Any, state_dict: dict[str, torch.Tensor] | None = None) -> None:
+    """A plain Hugging Face directory (``from_pretrained`` loads it): weights, config, tokenizer.
+    ``state_dict``: the full weights to write instead of the module's own (FSDP-sharded models)."""
+    model.save_pretrained(path, safe_serialization=True, **({"state_dict": state_dict} if state_dict is not None else {}))
+    if tokenizer is not None:
+        tokenizer.save_pretrained(path)
+
+
+def save_final(out_dir: str | Path, model: Any, tokenizer: Any, state_dict: dict[str, torch.Tensor] | None = None) -> Path:
+    """The trained policy as ``OUT_DIR/final``: a plain HF directory with its tokenizer, written under a
+    temporary name and renamed into place (replacing an older one)."""
+    final = Path(out_dir) / "final"
+    tmp = Path(out_dir) / f".tmp-final-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    with _no_space_is_one_line(final, tmp, "the final model"):
+        save_hf_dir(tmp, model, tokenizer, state_dict)
+    if final.exists():
+        old = Path(out_dir) / f".tmp-old-final-{os.getpid()}"
         final.rename(old)
         tmp.rename(final)
         shutil.rmtree(old, ignore_errors=True)

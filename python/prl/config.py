@@ -178,6 +178,10 @@ class FilterConfig:
     enabled: Literal["auto", "on", "off"] = _f("auto", "'auto': on for prime, off otherwise")
     low: float = _f(0.2, "lowest group accuracy kept")
     high: float = _f(0.8, "highest group accuracy kept")
+    refill: int = _f(0, "DAPO-style over-sampling: up to this many extra batches of prompts are sampled and graded "
+                        "when the filter kept fewer than train.prompts_per_step groups, so a filtered step still "
+                        "trains on a full batch (0: off)")
+    warn_after: int = _f(5, "warn when the filter has kept no group for this many steps in a row (0: never)")
 
 
 @dataclass
@@ -668,7 +672,12 @@ def validate(cfg: Config) -> None:
          "must be 'code' with reward.funcs=[code_tests] (the code grader's verdicts feed the reward and the accuracy)")
     need(0 <= cfg.algo.filter.low <= cfg.algo.filter.high <= 1, "algo.filter.low",
          "need 0 <= algo.filter.low <= algo.filter.high <= 1")
+    need(cfg.algo.filter.refill >= 0, "algo.filter.refill", "must be >= 0")
     need(cfg.algo.dual_clip is None or cfg.algo.dual_clip > 1, "algo.dual_clip", "must be > 1 (or null)")
+    need(cfg.optim.lr >= 0, "optim.lr", f"must be >= 0, got {cfg.optim.lr}")
+    need(cfg.optim.max_grad_norm >= 0, "optim.max_grad_norm", "must be >= 0 (0: no clipping)")
+    need(cfg.optim.warmup_steps >= 0, "optim.warmup_steps", "must be >= 0")
+    need(0 <= cfg.optim.min_lr_ratio <= 1, "optim.min_lr_ratio", "must lie in [0, 1]")
     need(cfg.eval.n >= 0, "eval.n", "must be >= 0")
     need(cfg.log.kl_ref_every >= 0, "log.kl_ref_every", "must be >= 0 (0: never)")
     for k in cfg.eval.k if cfg.eval.n > 0 else []:

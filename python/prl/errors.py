@@ -8,7 +8,7 @@ keeps working.
 
 from __future__ import annotations
 
-__all__ = ["PrlError", "ConfigError", "DataError", "TrainingAborted"]
+__all__ = ["PrlError", "ConfigError", "DataError", "TrainingAborted", "DiskFullError", "RunDirBusy"]
 
 
 class PrlError(Exception):
@@ -26,3 +26,11 @@ class DataError(PrlError, ValueError):
 
 class TrainingAborted(PrlError, RuntimeError):
     """The run cannot go on (e.g. too many consecutive steps with a non-finite loss or gradient)."""
+
+
+class DiskFullError(PrlError, OSError):
+    """No space left where prl writes (a checkpoint, the final model, a log); partial files removed."""
+
+
+class RunDirBusy(PrlError, RuntimeError):
+    """Another live run holds the run directory's lock."""

@@ -250,6 +250,17 @@ class Scored:
     raw: dict[str, list[float | None]]
     n_none: int
 
+    @staticmethod
+    def concat(parts: Sequence["Scored"]) -> "Scored":
+        """Several graded batches as one, in order."""
+        import numpy as np
+
+        if len(parts) == 1:
+            return parts[0]
+        return Scored([v for p in parts for v in p.verdicts], np.concatenate([p.correct for p in parts]),
+                      np.concatenate([p.rewards for p in parts]),
+                      {k: [v for p in parts for v in p.raw[k]] for k in parts[0].raw}, sum(p.n_none for p in parts))
+
 
 def score(completions: list[str], references: list[str], reward_cfg: Any) -> Scored:
     """Grade once (``reward.grader``) and sum ``reward.funcs`` with ``reward.weights`` (they reuse the verdicts)."""

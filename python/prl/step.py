@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import time
 from typing import Any, Iterator, Sequence
 
@@ -35,24 +36,24 @@ from prl.metrics import advantage_metrics, filter_metrics, logprob_metrics, rewa
 from prl.rewards import Scored, score
 from prl.rollout import Rollout, SamplingParams
 
-__all__ = ["train_step", "generate_rollouts", "keep_groups", "PhaseTimer"]
+__all__ = ["train_step", "sample_groups", "generate_rollouts", "keep_groups", "PhaseTimer"]
+
+log = logging.getLogger("prl")
 
 
 def train_step(run: Any) -> dict[str, Any]:
     """One step of ``run`` (a prl.trainer.Trainer); returns the step's metrics."""
     cfg, step, n = run.cfg, run.step + 1, run.cfg.rollout.n
     timer, t0 = PhaseTimer(run.device), time.perf_counter()
-    items = run.data_iter.take(cfg.train.prompts_per_step)
-    with timer("generate"):
-        rollouts = generate_rollouts(run, items, step)  # [G * n], grouped by prompt
+    items, rollouts, scored, keep, refills = sample_groups(run, step, timer)  # keep: [G] groups to train on
     golds = [items[r.prompt_index]["answer"] for r in rollouts]
-    with timer("reward"):
-        scored = score([r.text for r in rollouts], golds, cfg.reward)
     metrics = reward_metrics(scored.rewards, scored.correct, scored.raw, scored.n_none, rollouts, scored.verdicts,
                              run.statuses, n, cfg.reward.none_value)
     metrics["data/epoch"] = run.data_iter.epoch
-    keep = keep_groups(scored.correct, n, cfg)  # [G]
     metrics.update(filter_metrics(keep), **{"train/skipped": int(not keep.any()), "train/bad_step": 0})
+    if cfg.algo.filter.refill:
+        metrics["filter/refill_batches"] = refills
+    watch_filter(run, bool(keep.any()))
     rows = np.nonzero(np.repeat(keep, n))[0]  # kept samples
     adv = None
     if len(rows):
@@ -134,6 +135,43 @@ def reference_at_temperature_one(run: Any, b: Batch) -> torch.Tensor:
     return run.forward.logp_all(run.ref, b, sampling_temperature=False)[0]
 
 
+def sample_groups(run: Any, step: int, timer: "PhaseTimer") -> tuple[list[dict[str, Any]], list[Rollout], Scored,
+                                                                     np.ndarray, int]:
+    """Steps 1-3: sample and grade ``train.prompts_per_step`` groups and apply the prompt filter. With
+    ``algo.filter.refill = K`` (DAPO's dynamic sampling), up to K more batches of prompts are sampled
+    while fewer groups than a batch survive the filter; then the first ``prompts_per_step`` kept groups
+    train. -> (prompts, rollouts [G * n], scored, keep [G] bool, extra batches sampled)."""
+    cfg, n, want = run.cfg, run.cfg.rollout.n, run.cfg.train.prompts_per_step
+    items: list[dict[str, Any]] = []
+    rollouts: list[Rollout] = []
+    parts: list[Scored] = []
+    keeps: list[np.ndarray] = []
+    for attempt in range(1 + (cfg.algo.filter.refill if cfg.filter_enabled() else 0)):
+        new_items = run.data_iter.take(want)
+        with timer("generate"):
+            new = generate_rollouts(run, new_items, step, attempt)  # [want * n], grouped by prompt
+        rollouts += [dataclasses.replace(r, prompt_index=r.prompt_index + len(items)) for r in new]
+        items += new_items
+        with timer("reward"):
+            parts.append(score([r.text for r in new], [r["answer"] for r in new_items for _ in range(n)], cfg.reward))
+        keeps.append(keep_groups(parts[-1].correct, n, cfg))
+        if sum(int(k.sum()) for k in keeps) >= want:
+            break
+    keep = np.concatenate(keeps)
+    keep[np.cumsum(keep) > want] = False  # a full batch, not more
+    return items, rollouts, Scored.concat(parts), keep, len(parts) - 1
+
+
+def watch_filter(run: Any, kept_any: bool) -> None:
+    """Warn once the prompt filter has kept no group for ``algo.filter.warn_after`` steps in a row."""
+    f = run.cfg.algo.filter
+    run.filter_empty_streak = 0 if kept_any else run.filter_empty_streak + 1
+    if f.warn_after and run.filter_empty_streak == f.warn_after:
+        log.warning(f"[prl] the prompt filter kept no group for {f.warn_after} steps in a row, so nothing trained: "
+                    f"every group's accuracy lies outside [algo.filter.low={f.low}, algo.filter.high={f.high}]; "
+                    "widen them, set algo.filter.refill to over-sample, or algo.filter.enabled=off")
+
+
 def keep_groups(correct: np.ndarray, n: int, cfg: Any) -> np.ndarray:
     """[G] bool: the prompt filter (``algo.filter``) on each group's accuracy; all True when it is off."""
     acc = correct.reshape(-1, n).mean(1)  # [G]
@@ -142,12 +180,13 @@ def keep_groups(correct: np.ndarray, n: int, cfg: Any) -> np.ndarray:
     return (acc >= cfg.algo.filter.low - 1e-9) & (acc <= cfg.algo.filter.high + 1e-9)
 
 
-def generate_rollouts(run: Any, items: list[dict[str, Any]], step: int) -> list[Rollout]:
+def generate_rollouts(run: Any, items: list[dict[str, Any]], step: int, attempt: int = 0) -> list[Rollout]:
     """n responses per prompt; under torchrun each rank samples a contiguous share of the prompts and
-    the rollouts are gathered, so every rank returns all of them in prompt order."""
+    the rollouts are gathered, so every rank returns all of them in prompt order. Seeded by (seed, step,
+    attempt): a refill batch (attempt > 0) draws fresh samples."""
     c, env, engine = run.cfg, run.env, run.engine
     mine = D.shard_range(len(items), env)
-    base = c.train.seed * 1_000_003 + step
+    base = c.train.seed * 1_000_003 + step + attempt * 7_919_000_017
     sp = dict(n=c.rollout.n, temperature=c.rollout.temperature, top_p=c.rollout.top_p,
               max_new_tokens=c.rollout.max_new_tokens)
     if c.rollout.seed_per_prompt:

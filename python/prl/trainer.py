@@ -25,16 +25,16 @@ from prl import distributed as D
 from prl.actor import Actor
 from prl.batch import Batch, build_batch, step_ids_for
 from prl.bootstrap import resolve_demo, resolve_packaged
-from prl.checkpoint import load_trainer_state, prune_checkpoints, rng_state, save_checkpoint, set_rng_state
-from prl.config import Config, needs_ref_every_step, to_yaml
+from prl.checkpoint import load_trainer_state, prune_checkpoints, rng_state, save_checkpoint, save_final, set_rng_state
+from prl.config import Config, needs_ref_every_step
 from prl.data import PromptIterator
 from prl.errors import ConfigError, TrainingAborted
 from prl.lockstep import LockstepForward
 from prl.modeling import load_tokenizer, resolve_device
 from prl.rewards import grader_statuses
 from prl.runlog import QuietLogger, RunLogger
-from prl.setup import (build_engine, encode_items, find_resume, initial_model_dir, load_model, load_splits,
-                       seed_everything)
+from prl.setup import (RunDirLock, build_engine, check_lengths, encode_items, find_resume, initial_model_dir,
+                       load_model, load_splits, record_config, seed_everything)
 from prl.signals import SourceContext, get_source
 from prl.signals.implicit_prm import prm_gaming_warning
 from prl.step import train_step
@@ -61,17 +61,35 @@ class Trainer:
         if c.train.prompts_per_step % self.env.world_size:
             raise ConfigError(f"train.prompts_per_step={c.train.prompts_per_step} must be a multiple of the number of "
                               f"torchrun processes ({self.env.world_size}): each rank samples an equal share")
-        seed_everything(c)
-        self.train_examples, self.eval_examples = load_splits(c)
-        self.resume_dir = find_resume(c, self.ckpt_root, self.out_dir)
-        self._build_components()
-        self.step = 0
-        if self.resume_dir is not None:
-            self._load_state(self.resume_dir)
-        if self.env.is_main:
-            (self.out_dir / "config.yaml").write_text(to_yaml(c))
+        if c.rollout.temperature == 0 and c.rollout.n > 1:
+            log.warning("[prl] rollout.temperature=0: the n samples of a prompt are identical (greedy), so group "
+                        "baselines give zero advantages and nothing learns; sample at a temperature > 0")
+        self.lock = RunDirLock(self.out_dir) if self.env.is_main else None
+        try:
+            seed_everything(c)
+            self.train_examples, self.eval_examples = load_splits(c)
+            self.resume_dir = find_resume(c, self.ckpt_root, self.out_dir)
+            self._build_components()
+            self.step = 0
+            if self.resume_dir is not None:
+                self._load_state(self.resume_dir)
+            if self.env.is_main:
+                record_config(self.out_dir, c, resumed=self.resume_dir is not None, step=self.step)
+        except BaseException:
+            self.close()
+            raise
         self.logger: RunLogger | QuietLogger | None = None
         self.evals: list[tuple[int, dict[str, float]]] = []  # (step, eval metrics): the before/after table
+        self.filter_empty_streak = 0  # steps in a row whose prompt filter kept no group
+
+    def close(self) -> None:
+        """Release the run directory (the end of run() does; so does an error while building)."""
+        if getattr(self, "lock", None) is not None:
+            self.lock.release()
+            self.lock = None
+
+    def __del__(self) -> None:
+        self.close()
 
     def _build_components(self) -> None:
         c, env = self.cfg, self.env
@@ -94,6 +112,7 @@ class Trainer:
         self.statuses = grader_statuses(c.reward.grader)
         self.train_items = encode_items(self.tokenizer, self.train_examples, c, "training")
         self.eval_items = encode_items(self.tokenizer, self.eval_examples, c, "evaluation")
+        check_lengths(c, self.train_items + self.eval_items, self.actor.policy)
         self.data_iter = PromptIterator(self.train_items, seed=c.train.seed, shuffle=c.data.shuffle)
         self.engine = build_engine(c, self.actor.policy, self.tokenizer, policy_dir, env)
 
@@ -149,6 +168,16 @@ class Trainer:
         D.barrier(env)
         return path
 
+    def save_final_model(self) -> Path:
+        """The policy as OUTPUT_DIR/final: a plain HF directory with the tokenizer (prl.eval reads it)."""
+        sd = D.full_state_dict(self.policy, self.env) if self.env.distributed else None  # collective
+        path = self.out_dir / "final"
+        if self.env.is_main:
+            path = save_final(self.out_dir, self.policy, self.tokenizer, sd)
+            log.info(f"[prl] final model: {path}")
+        D.barrier(self.env)
+        return path
+
     # ------------------------------------------------------------------------------- eval
     def evaluate(self) -> dict[str, float]:
         from prl.eval import evaluate
@@ -199,8 +228,11 @@ class Trainer:
                 self.logger.progress(self.step, ev)
             if c.ckpt.save_final and self.step > 0:
                 self.save()
+            if self.step > 0:
+                self.save_final_model()
         finally:
             self.logger.close()
+            self.close()
         if c.log.plot and self.env.is_main:
             try:
                 from prl.plot import plot_run
