@@ -699,11 +699,23 @@ def _resolve_model_dir(s: str) -> str:
     return s
 
 
+def _resolve_data(s: str) -> str:
+    """``demo:train`` / ``demo:test`` / ``demo:dev`` -> the demo's split files (built once, cached)."""
+    if s.startswith("demo:"):
+        from prl.models.default import ensure_demo
+
+        split = s[5:]
+        if split not in ("train", "test", "dev", "sft"):
+            raise DataError(f"{s}: expected demo:train, demo:test, demo:dev or demo:sft")
+        return str(getattr(ensure_demo(), f"{split}_file"))
+    return s
+
+
 def _read_prompts(path: str, limit: int | None) -> list[dict[str, Any]]:
     """Rows with 'prompt' (and 'answer', 'steps' when present), JSONL or Parquet."""
     from prl.tasks.arithmetic import read_rows
 
-    rows = read_rows(path)
+    rows = read_rows(_resolve_data(path))
     if not rows:
         raise DataError(f"{path}: no rows")
     return rows[:limit] if limit else rows
@@ -711,7 +723,7 @@ def _read_prompts(path: str, limit: int | None) -> list[dict[str, Any]]:
 
 def _cmd_label(a: argparse.Namespace) -> int:
     rows = _read_prompts(a.data, a.limit)
-    has_steps = "steps" in rows[0]
+    has_steps = isinstance(rows[0].get("steps"), list)  # (the arithmetic splits have an int "steps" column)
     engine = tok = None
     if a.method == "mc" or not has_steps:
         if not a.policy:
@@ -850,6 +862,9 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--seed", type=int, default=0) if p is not tr else None
     a = ap.parse_args(argv)
     setup_logging()
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
     try:
         return {"label": _cmd_label, "train": _cmd_train, "score": _cmd_score}[a.cmd](a)
     except (PrlError, FileNotFoundError) as e:
