@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import argparse
 import math
+import random
 import re
 import sys
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-import random
 from typing import Any, Iterator, Sequence
 
 from prl.errors import DataError
