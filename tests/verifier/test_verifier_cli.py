@@ -297,3 +297,12 @@ def test_output_written_atomically_with_usual_mode(tmp_path: Path, capsys: pytes
     os.umask(umask)
     assert out.stat().st_mode & 0o777 == 0o666 & ~umask
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "o.parquet"]
+
+
+def test_csv_prediction_and_gold_columns_are_read_as_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "in.csv"
+    src.write_text("pred,gold\n42,42\n007,7\n0.50,1/2\n")  # bare answers: CSV type guessing made 'pred' int64 (refused)
+    out = tmp_path / "o.jsonl"
+    assert main(["grade", str(src), "-o", str(out), "--pred-field", "pred", "--gold-field", "gold", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["accuracy"] == 1.0
+    assert [r["pred"] for r in _read(out)] == ["42", "007", "0.50"]

@@ -37,7 +37,7 @@ examples:
 
 formats (by extension): .jsonl/.ndjson/.json (one JSON object per line), .parquet/.pq,
 .arrow/.feather/.ipc (Arrow IPC file or stream), .csv; '-' (stdin / stdout) or another
-extension takes --format jsonl|parquet|csv|arrow
+extension takes --format jsonl|parquet|csv|arrow; with -o - the summary goes to stderr
 every row needs a prediction and a gold answer: a row without one (field missing or null, or an
 empty gold) is an error naming its line (JSONL) or row; --skip-bad-rows leaves such rows out of
 OUTPUT and the metrics and counts them in the summary instead
@@ -109,9 +109,11 @@ def _jsonl_rows(lines: Any, name: str) -> tuple[list[dict[str, Any]], list[int]]
     return rows, where
 
 
-def read_input(path: str, fmt: str | None = None) -> tuple[Any, list[int] | None]:
+def read_input(path: str, fmt: str | None = None, text_columns: tuple[str, ...] = ()) -> tuple[Any, list[int] | None]:
     """Read INPUT (a file or ``-``) into a pyarrow Table, with each row's 1-based line for JSONL
-    (None for the other formats, whose rows are counted from 1). Errors name the file and line."""
+    (None for the other formats, whose rows are counted from 1). Errors name the file and line.
+    ``text_columns`` of a CSV file are read as text (no guessing: a prediction "42" stays text, a gold
+    "007" stays "007")."""
     import pyarrow as pa
 
     kind = _fmt(path, fmt)
@@ -155,7 +157,8 @@ def read_input(path: str, fmt: str | None = None) -> tuple[Any, list[int] | None
                     return r.read_all(), None
         import pyarrow.csv as pcsv
 
-        return pcsv.read_csv(src), None
+        opts = pcsv.ConvertOptions(column_types={c: pa.string() for c in text_columns})
+        return pcsv.read_csv(src, convert_options=opts), None
     except InputError:
         raise
     except UnicodeDecodeError as e:
@@ -164,9 +167,9 @@ def read_input(path: str, fmt: str | None = None) -> tuple[Any, list[int] | None
         raise InputError(f"{name}: cannot read as {kind}: {e}") from None
 
 
-def read_table(path: str, fmt: str | None = None) -> Any:
+def read_table(path: str, fmt: str | None = None, text_columns: tuple[str, ...] = ()) -> Any:
     """Read INPUT into a pyarrow Table (errors name the file and, for JSONL, the line)."""
-    return read_input(path, fmt)[0]
+    return read_input(path, fmt, text_columns)[0]
 
 
 def _serialize(table: Any, fmt: str, sink: Any) -> None:
@@ -370,7 +373,7 @@ def _bad_row_note(bad: list[tuple[int, str]], first: int = 3) -> str:
 def cmd_grade(args: argparse.Namespace) -> int:
     import pyarrow as pa
 
-    table, lines = read_input(args.input, args.format)
+    table, lines = read_input(args.input, args.format, (args.pred_field, args.gold_field))
     _fmt(args.output, args.format)  # fail early on an unknown output type
     name = _name(args.input)
     text_column(table, args.pred_field, "--pred-field", name, allow_numbers=False)  # column and type checks
@@ -501,7 +504,7 @@ def cmd_code(args: argparse.Namespace) -> int:
     from prl_verifier.code import STATUSES as CODE_STATUSES
     from prl_verifier.code import SandboxConfig, SandboxUnavailable, grade_code, isolation
 
-    table = read_table(args.input, args.format)
+    table = read_table(args.input, args.format, (args.code_field,))
     _fmt(args.output, args.format)
     programs = text_column(table, args.code_field, "--code-field", _name(args.input), allow_numbers=False)
     if args.tests_field not in table.column_names:
