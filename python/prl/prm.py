@@ -794,7 +794,12 @@ def _cmd_train(a: argparse.Namespace) -> int:
 
 
 def _cmd_score(a: argparse.Namespace) -> int:
+    import torch
+
     from prl.modeling import resolve_device
+
+    if a.threads:
+        torch.set_num_threads(a.threads)
 
     rows = read_labelled(a.data, need_labels=False)
     missing = [i for i, r in enumerate(rows) if a.labels_field not in r]
@@ -803,7 +808,7 @@ def _cmd_score(a: argparse.Namespace) -> int:
     for i, r in enumerate(rows):
         if len(r[a.labels_field]) != len(r["steps"]):
             raise DataError(f"{a.data}: row {i}: {len(r[a.labels_field])} {a.labels_field} for {len(r['steps'])} steps")
-    scorer = StepScorer(_resolve_model_dir(a.prm) if a.prm == "demo" else a.prm, layout=a.layout, tag=a.tag,
+    scorer = StepScorer(a.prm, layout=a.layout, tag=a.tag,
                         sep=a.sep, device=resolve_device(a.device), trust_remote_code=a.trust_remote_code)
     scores = scorer.score([r["prompt"] for r in rows], [r["steps"] for r in rows])
     m = score_metrics([[float(v) for v in r[a.labels_field]] for r in rows], scores, threshold=a.threshold)
@@ -857,9 +862,9 @@ def main(argv: list[str] | None = None) -> int:
     for p in (la, tr, sc):
         p.add_argument("--device", default="cpu")
         p.add_argument("--no-progress", action="store_true")
-        if p is not tr:
-            p.add_argument("--threads", type=int, default=0)
-        p.add_argument("--seed", type=int, default=0) if p is not tr else None
+    for p in (la, sc):  # (train has its own --threads and --seed among PRMTrainConfig's fields)
+        p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: leave as is)")
+        p.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
     setup_logging()
     import transformers
