@@ -4,7 +4,7 @@
 PY := .venv/bin/python
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install demo test test-rust test-python test-slow bench clean
+.PHONY: help install demo test lint test-rust test-python test-slow bench clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -16,6 +16,12 @@ demo: install ## the main job: the demo training on the embedded default (CPU, m
 	$(PY) -m prl.train --config configs/demo.yaml train.output_dir=runs/demo-$$(date +%Y%m%d-%H%M%S)
 
 test: install test-rust test-python ## the whole test suite (cargo tests, then pytest; CPU)
+
+lint: install ## ruff, mypy on python/prl, cargo clippy -D warnings, the verifier's stub test
+	$(PY) -m ruff check python tests benches scripts rust_verifier/python
+	$(PY) -m mypy python/prl
+	cargo clippy --manifest-path rust_verifier/Cargo.toml --all-targets -q -- -D warnings
+	$(PY) -m pytest -q tests/verifier/test_stub.py
 
 test-rust: ## cargo tests of the verifier crate
 	cargo test --manifest-path rust_verifier/Cargo.toml -q

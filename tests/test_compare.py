@@ -42,3 +42,11 @@ def test_bad_ablation_and_bad_key_are_errors(capsys):
     assert "expected KEY=V1;V2" in capsys.readouterr().err
     assert main(["--config", RECIPE, "--ablate", "algo.prl.etaa=1;2", "--no-sft-control"]) == 2
     assert "algo.prl.eta" in capsys.readouterr().err  # the closest valid key is named
+
+
+def test_sft_control_checked_before_any_run(tmp_path, capsys):
+    """A recipe the control cannot use fails at once (it used to fail after every RL run)."""
+    assert main(["--config", RECIPE, "--seeds", "1", "--algos", "grpo", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "--sft-control" in err and "model.init=demo" in err, err
+    assert not (tmp_path / "out").exists()  # no run was started

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -138,6 +137,16 @@ def _train(config: str, overrides: list[str], run_dir: Path, log) -> dict[str, A
     return {"metrics": read_metrics(run_dir), "wall_s": wall}
 
 
+def _sft_control_problem(cfg) -> str | None:
+    """Why the equal-time SFT control cannot run for this recipe (None: it can)."""
+    if cfg.model.init != "demo":
+        return (f"--sft-control continues supervised training on the embedded demo's demonstrations, so it needs "
+                f"model.init=demo (the recipe has model.init={cfg.model.init}); pass --no-sft-control")
+    if cfg.eval.n < 1:
+        return "--sft-control reports avg@n / pass@n like the RL runs: it needs eval.n >= 1"
+    return None
+
+
 def _sft_control(cfg, seconds: float, run_dir: Path, n: int, seed: int, log) -> dict[str, Any]:
     """Continue supervised training from the RL start model for ``seconds``, then evaluate it like RL."""
     from prl.bootstrap import resolve_demo
@@ -229,6 +238,11 @@ def main(argv: list[str] | None = None) -> int:
             load_config(a.config, a.overrides + ov)
         except ConfigError as e:
             print(f"error: {e}", file=sys.stderr)
+            return 2
+    if a.sft_control:  # check now what the control needs, not after hours of RL runs
+        problem = _sft_control_problem(cfg)
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
             return 2
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -567,8 +567,16 @@ def apply_overrides(base: dict[str, Any], overrides: list[str]) -> dict[str, Any
                     _set_dotted(base, f"{key}.{k2}", v2)
                 continue
             raise ConfigError(f"override {item!r}: unknown config key '{key}'" + _closest(key, list(keys) + sections))
+        if isinstance(value, (bool, int, float)) and _takes_text(keys[key][0]):
+            value = item.split("=", 1)[1].strip()  # YAML reads 'no' as False: a text key keeps the text
         _set_dotted(base, key, value)
     return base
+
+
+def _takes_text(tp: Any) -> bool:
+    """Whether a key's type is text (str, str | None) rather than a number or a flag."""
+    args = typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, types.UnionType) else (tp,)
+    return str in args and not ({bool, int, float} & set(args))
 
 
 # Keys that moved (old spelling -> new); the old one still works with a warning.

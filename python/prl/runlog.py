@@ -13,6 +13,7 @@ Progress: a rich bar on a terminal; when stderr is not one (a redirected log, CI
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import math
@@ -21,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from prl.errors import DiskFullError
 from prl.io import read_jsonl
 
 __all__ = ["RunLogger", "QuietLogger", "ProgressBar", "read_metrics", "setup_logging"]
@@ -117,8 +119,7 @@ class RunLogger:
 
     def log(self, step: int, metrics: dict[str, Any]) -> None:
         rec = {"step": step, **{k: _clean(v) for k, v in metrics.items()}}
-        with open(self.metrics_path, "a") as f:
-            f.write(json.dumps(rec) + "\n")
+        _append_lines(self.metrics_path, [json.dumps(rec)])
         if self.tb is not None:
             for k, v in metrics.items():
                 if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
@@ -134,9 +135,7 @@ class RunLogger:
         logging.getLogger("prl").info(text)
 
     def samples(self, step: int, records: list[dict[str, Any]]) -> None:
-        with open(self.samples_path, "a") as f:
-            for r in records:
-                f.write(json.dumps({"step": step, **r}) + "\n")
+        _append_lines(self.samples_path, [json.dumps({"step": step, **r}) for r in records])
 
     def close(self) -> None:
         self.bar.close()
@@ -153,6 +152,17 @@ class QuietLogger:
     def samples(self, step: int, records: list[dict[str, Any]]) -> None: ...
     def message(self, text: str) -> None: ...
     def close(self) -> None: ...
+
+
+def _append_lines(path: Path, lines: list[str]) -> None:
+    """Append whole lines; a full disk is one line (DiskFullError), not a traceback."""
+    try:
+        with open(path, "a") as f:
+            f.write("".join(line + "\n" for line in lines))
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise DiskFullError(f"no space left on {path.parent} (writing {path.name})") from None
 
 
 def _truncate_after(path: Path, step: int) -> None:

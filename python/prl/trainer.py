@@ -27,7 +27,7 @@ from prl.batch import Batch, build_batch, step_ids_for
 from prl.bootstrap import resolve_demo, resolve_packaged
 from prl.checkpoint import load_trainer_state, prune_checkpoints, rng_state, save_checkpoint, save_final, set_rng_state
 from prl.config import Config, needs_ref_every_step
-from prl.data import PromptIterator
+from prl.data import PromptIterator, check_golds
 from prl.errors import ConfigError, TrainingAborted
 from prl.lockstep import LockstepForward
 from prl.modeling import load_tokenizer, resolve_device
@@ -68,6 +68,9 @@ class Trainer:
         try:
             seed_everything(c)
             self.train_examples, self.eval_examples = load_splits(c)
+            if self.env.is_main and c.reward.grader != "code":  # the code grader's golds are unit tests
+                report = check_golds(self.train_examples + self.eval_examples)
+                (log.info if report.ok else log.warning)("[prl] " + report.summary())
             self.resume_dir = find_resume(c, self.ckpt_root, self.out_dir)
             self._build_components()
             self.step = 0

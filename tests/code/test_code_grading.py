@@ -41,7 +41,7 @@ def test_humaneval_completion_continues_the_prompt():
 
     from prl.tasks.code import _humaneval_path, humaneval_rows
 
-    probs = [json.loads(l) for l in gzip.open(_humaneval_path(), "rt")][:8]
+    probs = [json.loads(line) for line in gzip.open(_humaneval_path(), "rt")][:8]
     rows = humaneval_rows("complete")[:8]
     assert rows[0]["prompt"] == probs[0]["prompt"]  # the bare prompt, for base models
     v = C.grade_code([p["canonical_solution"] for p in probs], [r["answer"] for r in rows], **W)

@@ -3,7 +3,6 @@ code task, with the code statuses in the step metrics; the task itself; the reci
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -58,7 +57,7 @@ def test_tasks_cli(tmp_path, capsys):
     assert set(paths) == {"train", "test", "meta"}
     assert len(Path(paths["train"]).read_text().splitlines()) == 6
     assert tasks_cli.main(["humaneval", "--out", str(tmp_path / "h"), "--style", "complete"]) == 0
-    rows = [json.loads(l) for l in (tmp_path / "h" / "test.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (tmp_path / "h" / "test.jsonl").read_text().splitlines()]
     assert len(rows) == 164 and rows[0]["id"] == "HumanEval/0"
     assert tasks_cli.main(["code", "--out", str(tmp_path / "d"), "--tests", "0"]) == 2
 
@@ -100,7 +99,7 @@ def test_two_training_steps_on_the_code_task(tmp_path):
     from prl.config import load_config
     from prl.trainer import Trainer
 
-    rows = [json.loads(l) for l in (REPO / "configs" / "data" / "code_tiny.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (REPO / "configs" / "data" / "code_tiny.jsonl").read_text().splitlines()]
     by_prompt = {r["prompt"]: r for r in rows}
     cfg = load_config(REPO / "configs" / "code_tiny.yaml", [
         f"train.output_dir={tmp_path / 'run'}", "log.progress=false", "log.plot=false", "eval.at_end=false",

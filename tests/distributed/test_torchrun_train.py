@@ -83,6 +83,6 @@ def test_two_ranks_match_one_rank(tmp_path, algo):
 def test_checkpoint_of_two_ranks_resumes_in_one(tmp_path):
     _run(2, tmp_path / "run")  # step 1 on 2 ranks, checkpointed
     resumed = _run(1, tmp_path / "run", "ckpt.resume=auto", steps=2)
-    straight = _run(1, tmp_path / "straight", steps=2)
+    _run(1, tmp_path / "straight", steps=2)
     assert resumed[-1]["step"] == 2
     _close(_policy(tmp_path / "run", 2), _policy(tmp_path / "straight", 2))

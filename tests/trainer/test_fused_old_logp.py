@@ -31,7 +31,7 @@ def _run(tmp_path, name: str, fuse: bool, **kw):
     orig = t.forward.logp_all
     t.forward.logp_all = lambda model, b, **kw: (calls.append(model is t.policy), orig(model, b, **kw))[1]
     t.run()
-    rows = [json.loads(l) for l in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
     return grads, [r for r in rows if "time/step" in r], calls
 
 

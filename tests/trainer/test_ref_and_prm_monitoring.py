@@ -24,7 +24,7 @@ def _run(tmp_path, name: str, **kw):
                                                                "train.micro_batch_size": 32, **kw}))
     t = Trainer(cfg)
     t.run()
-    rows = [json.loads(l) for l in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
     return t, [r for r in rows if "time/step" in r]
 
 

@@ -28,7 +28,7 @@ def _params(model):
 
 
 def _metrics(run_dir):
-    return [json.loads(l) for l in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
 @pytest.mark.parametrize("algo, extra", [
@@ -212,7 +212,7 @@ def test_text_steps_with_the_rust_splitter(tmp_path):
     t = Trainer(_cfg(tmp_path, **{"algo.name": "prl", "algo.prl.steps": "newline", "rollout.max_new_tokens": 8,
                                   "eval.at_end": False}))
     t.run()
-    samples = [json.loads(l) for l in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
+    samples = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
     for s in samples:
         ends = s["step_ends"]
         assert ends == sorted(ends) and ends[-1] == len(s["completion"])

@@ -224,13 +224,13 @@ def process_grpo_advantages_loop(rewards, group_ids, response_mask, step_ids, to
     for members in _groups(group_ids).values():
         vals = [q[i][b] for i in members for b in ends[i].values()]
         for i in members:
-            for l, b in ends[i].items():
+            for step, b in ends[i].items():
                 if len(vals) < 2 or max(vals) == min(vals):
-                    norm[i][l] = 0.0
+                    norm[i][step] = 0.0
                 else:
                     mean = sum(vals) / len(vals)
                     std = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1))
-                    norm[i][l] = (q[i][b] - mean) / (std + eps)
+                    norm[i][step] = (q[i][b] - mean) / (std + eps)
     outcome = grpo_scalar_loop(rewards, group_ids, eps=eps) if w_outcome else [0.0] * B
     out = []
     for i in range(B):
@@ -239,7 +239,7 @@ def process_grpo_advantages_loop(rewards, group_ids, response_mask, step_ids, to
             if not m[i][t]:
                 row.append(0.0)
                 continue
-            later = [norm[i][l] for l, b in ends[i].items() if b >= t]
+            later = [norm[i][step] for step, b in ends[i].items() if b >= t]
             a = sum(later) if credit == "sum" else min(later)
             row.append(a + w_outcome * outcome[i])
         out.append(row)

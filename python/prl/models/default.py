@@ -195,7 +195,7 @@ def build_demo(spec: DemoSpec, out: Path, *, log=print) -> dict:
                            max_new_tokens=spec.sft.max_new_tokens, samples=spec.measure_samples,
                            seed=spec.sft.seed)
         figures["time_s"] = round(time.time() - t1, 1)
-        log(f"[prl demo] held-out: " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items()
+        log("[prl demo] held-out: " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items()
                                                   if isinstance(v, float) and k != "time_s"))
     return {"spec": spec.to_dict(), "key": spec.key(), "params": n_params, "vocab": len(tokenizer),
             "time_data_s": round(t_data, 1), "time_sft_s": round(t_sft, 1),

@@ -3,7 +3,7 @@
 A problem is a left-to-right chain of operations on a start value, e.g. the prompt ::
 
     Compute: 47+8-5+19
-    
+
 and its reference solution, one step per line and a final ``\\boxed{}``::
 
     47+8=55

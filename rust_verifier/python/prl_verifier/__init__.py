@@ -40,7 +40,7 @@ from ._prl_verifier import (
     __version__,
     _check_mode,
     _grade_columns,
-    _resolve_threads,
+    _resolve_threads as _resolve_threads,  # used by cli.py
     _split_steps_flat,
     grade,
 )
