@@ -95,8 +95,13 @@ def init_distributed(device: str = "auto", backend: str | None = None) -> DistEn
 
 
 def shutdown() -> None:
+    """Leave the process group together: a rank that tears gloo down while its peer is still in the
+    last collective can abort at exit ("terminate called without an active exception")."""
     if dist.is_initialized():
-        dist.destroy_process_group()
+        try:
+            dist.barrier()
+        finally:
+            dist.destroy_process_group()
 
 
 def shard_range(n: int, env: DistEnv) -> range:

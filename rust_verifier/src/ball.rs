@@ -82,6 +82,7 @@ impl Mag {
         }
         self.e + (63 - self.m.leading_zeros()) as i64
     }
+    #[allow(clippy::should_implement_trait)] // an upper bound of the sum (rounded up), not exact addition
     pub fn add(self, o: Mag) -> Mag {
         if self.is_zero() {
             return o;
@@ -104,7 +105,7 @@ impl Mag {
     pub fn div_up(self, o: Mag) -> Mag {
         let n = (self.m as u128) << 64;
         let d = o.m as u128;
-        let q = n / d + u128::from(n % d != 0);
+        let q = n / d + u128::from(!n.is_multiple_of(d));
         Mag::norm(q, self.e - o.e - 64, true)
     }
     pub fn mul_2exp(self, k: i64) -> Mag {
@@ -165,7 +166,7 @@ impl Ball {
         if self.r.is_zero() {
             return Some(low);
         }
-        if self.r.log2_up() <= low.log2_low() - 1 {
+        if self.r.log2_up() < low.log2_low() {
             Some(low.mul_2exp(-1))
         } else {
             None
@@ -714,7 +715,7 @@ impl CBall {
         if !self.is_real() {
             return None;
         }
-        if self.re.sign() == Sign::Minus && q % 2 == 0 {
+        if self.re.sign() == Sign::Minus && q.is_multiple_of(2) {
             if q == 2 {
                 return Some(CBall { re: Ball::zero(), im: self.re.neg().root(2, p)? });
             }
@@ -785,7 +786,7 @@ impl Ctx<'_> {
     }
 
     fn eval(&mut self, e: &Expr, env: &[(String, Num)], depth: usize) -> Option<BV> {
-        if depth > 2_500 || (depth % 8 == 0 && self.lim.expired()) {
+        if depth > 2_500 || (depth.is_multiple_of(8) && self.lim.expired()) {
             return None;
         }
         let p = self.prec;

@@ -26,7 +26,7 @@ pub fn eval(e: &Expr, env: Env, lim: &Limits, depth: usize) -> NResult {
     if depth > 2_500 {
         return Err(EvalError::Unsupported("too deep"));
     }
-    if depth % 8 == 0 && lim.expired() {
+    if depth.is_multiple_of(8) && lim.expired() {
         return Err(EvalError::Timeout);
     }
     let d = depth + 1;

@@ -25,7 +25,7 @@ pub fn last_boxed(s: &str) -> Option<&str> {
 pub fn box_truncated(s: &str) -> bool {
     let (best, open) = scan_boxes(s);
     match open {
-        Some(o) => best.map_or(true, |(bs, _, _)| o > bs),
+        Some(o) => best.is_none_or(|(bs, _, _)| o > bs),
         None => false,
     }
 }
@@ -71,7 +71,7 @@ fn scan_boxes(s: &str) -> (Option<(usize, usize, usize)>, Option<usize>) {
                     while k < n && !matches!(b[k], b' ' | b'\t' | b'\n' | b'$' | b'\\') {
                         k += 1;
                     }
-                    if k > j && best.map_or(true, |(bs, _, _)| i > bs) {
+                    if k > j && best.is_none_or(|(bs, _, _)| i > bs) {
                         best = Some((i, j, k));
                     }
                     i = k;
@@ -98,7 +98,7 @@ fn scan_boxes(s: &str) -> (Option<(usize, usize, usize)>, Option<usize>) {
             if let Some((open, is_box)) = stack.pop() {
                 if is_box {
                     let cmd = box_starts.pop().unwrap_or(open);
-                    if best.map_or(true, |(bs, _, _)| cmd > bs) {
+                    if best.is_none_or(|(bs, _, _)| cmd > bs) {
                         best = Some((cmd, open + 1, i));
                     }
                 }

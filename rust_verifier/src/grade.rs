@@ -74,6 +74,7 @@ pub const DEFAULT_BUDGET_MS: u64 = 50;
 /// A prediction without answer markers is taken whole when it is at most this long and parses.
 pub const BARE_ANSWER_CHARS: usize = 200;
 
+#[allow(clippy::large_enum_variant)] // short-lived, one per answer: boxing would only add an allocation
 enum Prep {
     Ok(Parsed),
     Fail,

@@ -266,7 +266,7 @@ fn lex_into(s: &str, out: &mut Vec<Tok>, in_text: bool, roman: bool, lim: &Limit
         if out.len() > MAX_TOKENS {
             return Err(LexError("answer too long".into()));
         }
-        if out.len() % 256 == 0 && lim.expired() {
+        if out.len().is_multiple_of(256) && lim.expired() {
             return Err(LexError("timeout".into()));
         }
         let c = b[i];

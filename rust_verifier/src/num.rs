@@ -38,10 +38,7 @@ pub enum EvalError {
 pub type NResult = Result<Num, EvalError>;
 
 pub fn rat_to_f64(r: &BigRational) -> f64 {
-    match r.to_f64() {
-        Some(v) => v,
-        None => f64::NAN,
-    }
+    r.to_f64().unwrap_or(f64::NAN)
 }
 
 fn too_big(r: &BigRational) -> bool {
@@ -335,7 +332,7 @@ pub fn exact_root(r: &BigRational, q: u64) -> Option<BigRational> {
         return Some(r.clone());
     }
     let neg = r.is_negative();
-    if neg && q % 2 == 0 {
+    if neg && q.is_multiple_of(2) {
         return None;
     }
     let q32 = u32::try_from(q).ok()?;

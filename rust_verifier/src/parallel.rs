@@ -39,7 +39,7 @@ pub fn resolve_threads(threads: Option<usize>) -> Result<usize, VerifyError> {
 fn pool(threads: usize) -> Result<Arc<ThreadPool>, VerifyError> {
     let pid = std::process::id();
     let mut guard = POOLS.lock().unwrap_or_else(|e| e.into_inner());
-    if guard.as_ref().map_or(true, |p| p.pid != pid) {
+    if guard.as_ref().is_none_or(|p| p.pid != pid) {
         if let Some(old) = guard.take() {
             // forked child: the parent's worker threads are gone; never join or drop them here
             std::mem::forget(old);

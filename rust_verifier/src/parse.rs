@@ -152,7 +152,7 @@ fn is_close(t: &Tok) -> bool {
 }
 
 /// Split at top-level tokens satisfying `pred`.
-fn split_top<'a>(toks: &'a [Tok], pred: impl Fn(&Tok) -> bool) -> Vec<&'a [Tok]> {
+fn split_top(toks: &[Tok], pred: impl Fn(&Tok) -> bool) -> Vec<&[Tok]> {
     let mut parts = Vec::new();
     let mut depth: i64 = 0;
     let mut start = 0;
@@ -230,7 +230,7 @@ impl<'l> AnswerParser<'l> {
         };
         // percent anywhere at top level
         let mut toks: Vec<Tok> = toks;
-        if toks.iter().any(|t| *t == Tok::Percent) {
+        if toks.contains(&Tok::Percent) {
             self.percent = true;
             toks.retain(|t| *t != Tok::Percent);
         }
@@ -674,7 +674,7 @@ pub fn func_head(p: &[Tok]) -> Option<String> {
             _ => return None,
         }
     }
-    if inner.len() % 2 == 0 {
+    if inner.len().is_multiple_of(2) {
         return None;
     }
     Some(format!("{head}({})", args.join(",")))
@@ -830,7 +830,7 @@ impl<'l> ExprParser<'l> {
             self.pos += 1;
             let a = self.arg()?;
             let b = self.arg()?;
-            if is_int_lit(&a) && is_int_lit(&b) && !matches!(a, Expr::Neg(_)) && !matches!(b, Expr::Neg(_)) && self.peek().map_or(true, |t| !matches!(t, Tok::Caret)) {
+            if is_int_lit(&a) && is_int_lit(&b) && !matches!(a, Expr::Neg(_)) && !matches!(b, Expr::Neg(_)) && self.peek().is_none_or(|t| !matches!(t, Tok::Caret)) {
                 let frac = Expr::Div(bx(a), bx(b));
                 acc = match acc {
                     Expr::Neg(x) => Expr::Neg(bx(Expr::Add(x, bx(frac)))),
@@ -1185,7 +1185,6 @@ impl<'l> ExprParser<'l> {
                 self.func_depth += 1;
                 let a = self.func_arg()?;
                 self.func_depth -= 1;
-                let base = base.or_else(|| if c == "lg" { None } else { None });
                 let l = Expr::Log(base.or(Some(bx(Expr::Num(BigRational::from_integer(BigInt::from(10)))))), bx(a));
                 return Ok(match pow {
                     Some(p) => Expr::Pow(bx(l), bx(p)),

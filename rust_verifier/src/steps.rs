@@ -2,7 +2,7 @@
 //! character offsets (as HF fast tokenizers return with `return_offsets_mapping`; offsets count
 //! Unicode code points, like Python string indices).
 //!
-//! Modes (DESIGN.md 3):
+//! Modes (docs/algorithms.md, "Steps"):
 //! - `fixed:N`: every N tokens (text unused).
 //! - `newline`: a step ends at every token whose text contains a newline.
 //! - `double_newline`: a step ends at every token containing a paragraph break, i.e. a newline
@@ -109,7 +109,7 @@ fn ids_from_closers(cl: &[bool]) -> Vec<i32> {
 fn ids_from_lengths(lens: &[usize], n: usize) -> Vec<i32> {
     let mut ids = Vec::with_capacity(n);
     for (k, &l) in lens.iter().enumerate() {
-        ids.extend(std::iter::repeat(k as i32).take(l));
+        ids.extend(std::iter::repeat_n(k as i32, l));
     }
     ids
 }
@@ -247,7 +247,7 @@ mod tests {
         for lens in [vec![1usize, 1, 1, 1, 1], vec![10], vec![2, 9, 1], vec![]] {
             let out = balance(&lens, 2, 4);
             assert_eq!(out.iter().sum::<usize>(), lens.iter().sum::<usize>());
-            assert!(out.iter().all(|&l| l <= 4 && l >= 1));
+            assert!(out.iter().all(|&l| (1..=4).contains(&l)));
         }
     }
 }
