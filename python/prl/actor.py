@@ -187,7 +187,8 @@ class Actor:
         lp, ent = self.forward.logp(self.policy, b, rows, grad=True, entropy=fused)
         if fused:
             old = lp.detach()
-            res.old_logp[rows], res.entropy[rows] = old, ent  # type: ignore[index]
+            assert res.old_logp is not None and res.entropy is not None and ent is not None
+            res.old_logp[rows], res.entropy[rows] = old, ent
         else:
             old = b.old_logp[rows]
         use_kl = c.algo.kl_loss_coef > 0

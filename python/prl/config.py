@@ -38,7 +38,7 @@ log = logging.getLogger("prl")
 def _f(default: Any, help: str, **kw: Any) -> Any:
     """A dataclass field with help text (mutable defaults go through a factory)."""
     if isinstance(default, (list, dict)):
-        return field(default_factory=lambda d=default: type(d)(d), metadata={"help": help, **kw})
+        return field(default_factory=lambda d=default: type(d)(d), metadata={"help": help, **kw})  # type: ignore[misc]
     return field(default=default, metadata={"help": help, **kw})
 
 

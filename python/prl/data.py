@@ -122,7 +122,8 @@ def _as_text(value: Any, p: Path, where: str, col: str, what: str) -> str:
         return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
     if isinstance(value, Decimal):
         return str(value)
-    kind = {dict: "a struct / JSON object", list: "a list", tuple: "a list"}.get(type(value), type(value).__name__)
+    kinds: dict[type, str] = {dict: "a struct / JSON object", list: "a list", tuple: "a list"}
+    kind = kinds.get(type(value), type(value).__name__)
     raise DataError(f"{p}: {where}, column '{col}': {what} is {kind}, expected text")
 
 
@@ -329,7 +330,7 @@ class PromptIterator:
         return order
 
     def take(self, k: int) -> list[Any]:
-        out = []
+        out: list[Any] = []
         while len(out) < k:
             if self.pos >= len(self._order):
                 self.epoch += 1

@@ -217,7 +217,7 @@ def full_state_dict(model: nn.Module, env: DistEnv) -> dict[str, Tensor]:
         if id(p) in first and name in sd and first[id(p)] in sd:
             sd[name] = sd[first[id(p)]]
         first.setdefault(id(p), name)
-    return sd
+    return sd  # type: ignore[return-value]  # full state dicts hold tensors only
 
 
 def load_full_state_dict(model: nn.Module, state: dict[str, Tensor], env: DistEnv) -> None:
@@ -227,7 +227,7 @@ def load_full_state_dict(model: nn.Module, state: dict[str, Tensor], env: DistEn
         return
     from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
 
-    set_model_state_dict(model, state, options=StateDictOptions(full_state_dict=True, broadcast_from_rank0=False))
+    set_model_state_dict(model, state, options=StateDictOptions(full_state_dict=True, broadcast_from_rank0=False))  # type: ignore[arg-type]
 
 
 def full_optimizer_state_dict(model: nn.Module, optimizer: torch.optim.Optimizer, env: DistEnv) -> dict[str, Any]:

@@ -61,13 +61,15 @@ class LockstepForward:
                  ) -> tuple[Tensor, Tensor | None]:
         """Log-probs (and entropies) of every row [B, T]; under torchrun each rank computes its own rows
         and the results are gathered."""
-        lps, ents = [], []
+        lps: list[Tensor] = []
+        ents: list[Tensor] = []
         for ch in self.chunks(self.own_rows(b.B), most=-(-b.B // self.env.world_size)):
             rows, w = self.rows(ch)
             lp, ent = self.logp(model, b, rows, grad=False, entropy=entropy, sampling_temperature=sampling_temperature)
             if w:
                 lps.append(lp)
-                ents.append(ent)
+                if ent is not None:
+                    ents.append(ent)
         empty = torch.zeros(0, b.T, device=b.input_ids.device)
         lp = torch.cat(lps) if lps else empty
         ent_all = (torch.cat(ents) if ents else empty) if entropy else None

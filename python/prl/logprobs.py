@@ -88,13 +88,13 @@ def _shared_prompt_logprobs(model: torch.nn.Module, input_ids: Tensor, attention
     """prompt_ids/prompt_mask [G, P] distinct prompts, inv [B] row -> prompt: [B, T] log-probs (and entropies)."""
     from transformers import DynamicCache
 
-    cache = DynamicCache(config=model.config)
+    cache = DynamicCache(config=model.config)  # type: ignore[arg-type]
     pout = model(input_ids=prompt_ids, attention_mask=prompt_mask.to(attention_mask.dtype),
                  position_ids=position_ids_from_mask(prompt_mask), past_key_values=cache, use_cache=True,
                  logits_to_keep=1)
     for layer in cache.layers:  # [G, H, P, D] -> [B, H, P, D]; differentiable, so gradients reach the prompt pass
-        layer.keys = layer.keys.index_select(0, inv)
-        layer.values = layer.values.index_select(0, inv)
+        layer.keys = layer.keys.index_select(0, inv)  # type: ignore[union-attr]
+        layer.values = layer.values.index_select(0, inv)  # type: ignore[union-attr]
     P = prompt_ids.shape[1]
     rout = model(input_ids=input_ids[:, P:], attention_mask=attention_mask,
                  position_ids=position_ids_from_mask(attention_mask)[:, P:], past_key_values=cache, use_cache=True)

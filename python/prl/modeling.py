@@ -110,4 +110,4 @@ def load_causal_lm(path: str | Path, *, dtype: torch.dtype = torch.float32, devi
         raise
     except Exception as e:  # noqa: BLE001 - a broken config or weight file: one line naming the directory
         raise ModelDirError(f"{p}: cannot load the model ({_first_line(e)})") from None
-    return model.to(device)
+    return model.to(device)  # type: ignore[arg-type]

@@ -30,13 +30,14 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from prl.runlog import ProgressBar, setup_logging
 from prl.schedule import lr_multiplier
 
-log = logging.getLogger("prl")
+logger = logging.getLogger("prl")
 
 # ---------------------------------------------------------------------------------------------
 # batching
@@ -151,7 +152,7 @@ def train_sft(model, tokenizer, prompts: list[str], responses: list[str], eval_p
         return cfg.lr * lr_multiplier(step, total_steps=total, warmup_steps=cfg.warmup_steps, kind="cosine",
                                       min_ratio=cfg.min_lr_ratio)
 
-    log = {"evals": [], "best_step": 0, "best_acc": -1.0, "stopped": "max_steps", "steps": 0}
+    log: dict[str, Any] = {"evals": [], "best_step": 0, "best_acc": -1.0, "stopped": "max_steps", "steps": 0}
     best_state = None
     bad_evals = 0
     t0 = time.time()
@@ -185,7 +186,7 @@ def train_sft(model, tokenizer, prompts: list[str], responses: list[str], eval_p
             log["evals"].append({"step": step, "greedy_acc": acc, "loss": run_loss,
                                  "time_s": round(time.time() - t0, 2)})
             if cfg.progress:
-                log.info(f"sft step {step}: eval greedy acc {acc:.3f} (loss {run_loss:.4f})")
+                logger.info(f"sft step {step}: eval greedy acc {acc:.3f} (loss {run_loss:.4f})")
             if acc > log["best_acc"] + cfg.min_delta or best_state is None:
                 log["best_acc"], log["best_step"] = acc, step
                 best_state = copy.deepcopy(model.state_dict())
@@ -225,7 +226,7 @@ def _read_table(path: str, columns: list[str]) -> dict[str, list]:
     for c in columns:
         if c not in rows[0]:
             raise ValueError(f"{path}: no column {c!r} (columns: {sorted(rows[0])})")
-    out = {c: [] for c in columns}
+    out: dict[str, list[str]] = {c: [] for c in columns}
     for i, r in enumerate(rows):
         for c in columns:
             v = r.get(c)
@@ -276,8 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         corpus = train[a.prompt_column] + train[a.response_column] + ev[a.prompt_column]
         tokenizer = build_tokenizer(corpus, include_printable=False)
-        model = new_causal_lm(tokenizer, arch=a.arch, hidden_size=a.hidden_size, num_layers=a.num_layers,
-                              num_heads=a.num_heads, seed=cfg.seed)
+        model = new_causal_lm(tokenizer, arch=a.arch, hidden_size=a.hidden_size,  # type: ignore[assignment]
+                              num_layers=a.num_layers, num_heads=a.num_heads, seed=cfg.seed)
     log = train_sft(model, tokenizer, train[a.prompt_column], train[a.response_column],
                     ev[a.prompt_column], ev[a.answer_column], cfg)
     final = evaluate(model, tokenizer, ev[a.prompt_column], ev[a.answer_column],

@@ -81,6 +81,7 @@ def update_policy(run: Any, b: Batch, kept: Sequence[Rollout], step: int, timer:
     if not fused:
         metrics.update(logprob_metrics(b))
     if cfg.algo.kl_in_reward_coef:
+        assert b.old_logp is not None and b.ref_logp is not None and b.rewards is not None  # never fused (actor doc)
         kl = algos.kl_penalty(b.old_logp, b.ref_logp, cfg.algo.kl_in_reward_type)  # [B, T]
         b.rewards = b.rewards - cfg.algo.kl_in_reward_coef * torch.where(b.response_mask > 0, kl, 0.0).sum(1)
     if "step_ids" in est.needs:
@@ -225,7 +226,8 @@ class PhaseTimer:
     """``with timer("generate"): ...`` adds the phase's wall time to ``times["time/generate"]``."""
 
     def __init__(self, device: torch.device):
-        self.device, self.times = device, {}
+        self.device = device
+        self.times: dict[str, float] = {}
 
     @contextlib.contextmanager
     def __call__(self, name: str) -> Iterator[None]:

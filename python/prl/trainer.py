@@ -87,8 +87,9 @@ class Trainer:
 
     def close(self) -> None:
         """Release the run directory (the end of run() does; so does an error while building)."""
-        if getattr(self, "lock", None) is not None:
-            self.lock.release()
+        lock = getattr(self, "lock", None)
+        if lock is not None:
+            lock.release()
             self.lock = None
 
     def __del__(self) -> None:

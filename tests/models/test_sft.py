@@ -102,3 +102,18 @@ def test_time_budget_stops(tok):
     log = sft.train_sft(model, tok, p, r, p[:10], g[:10], cfg)
     assert log["stopped"] == "time"
     assert 0 < log["steps"] < 100000 and len(log["evals"]) == 1
+
+
+def test_progress_messages_do_not_crash(tok, capsys):
+    """With progress on, each evaluation is reported through the "prl" logger (a local variable named
+    like the logger once shadowed it: AttributeError on the first evaluation)."""
+    model = new_causal_lm(tok, hidden_size=32, num_layers=1, num_heads=2, seed=2)
+    p, r, g = _copy_task(40)
+    cfg = sft.SFTConfig(lr=1e-2, batch_size=16, max_steps=4, warmup_steps=1, eval_every=2, eval_size=4,
+                        patience=10, max_new_tokens=12, threads=1, progress=True)
+    from prl.runlog import setup_logging
+
+    setup_logging()
+    log = sft.train_sft(model, tok, p, r, p[:4], g[:4], cfg)
+    assert [e["step"] for e in log["evals"]] == [2, 4]
+    assert "sft step 2: eval greedy acc" in capsys.readouterr().err

@@ -153,6 +153,7 @@ def ppo_clip_loss(
     loss = pg_loss
     kl_value = torch.zeros((), dtype=logp.dtype)
     if kl_loss_coef:
+        assert ref_logp is not None  # checked above
         ref_v = torch.where(valid, ref_logp, torch.zeros_like(ref_logp))  # [B, T] as for pi_old above
         kl = kl_penalty(logp_v, ref_v, kl_loss_type)  # [B, T]
         kl_loss = aggregate_loss(kl, mask, agg, normalizer)

@@ -189,11 +189,12 @@ def new_causal_lm(
         initializer_range=float(initializer_range if initializer_range is not None else min(0.1, hidden_size ** -0.5)),
         hidden_act="silu",
     )
+    config: transformers.PretrainedConfig
     if arch == "qwen2":
         config = transformers.Qwen2Config(use_sliding_window=False, **common)
     else:
         config = transformers.LlamaConfig(attention_bias=False, mlp_bias=False, **common)
-    devices = []  # fork_rng on CPU only
+    devices: list[int] = []  # fork_rng on CPU only
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         model = transformers.AutoModelForCausalLM.from_config(config, dtype=torch.float32)

@@ -149,7 +149,8 @@ class HFEngine(RolloutEngine):
                             seq, lp = self._decode(ids, att, params)  # [b, T], [b, T]
                         else:
                             rec = _LogprobRecorder(temp)
-                            res = self.model.generate(input_ids=ids, attention_mask=att, generation_config=gen_cfg,
+                            res = self.model.generate(  # type: ignore[operator]
+                                                      input_ids=ids, attention_mask=att, generation_config=gen_cfg,
                                                       logits_processor=LogitsProcessorList([rec]),
                                                       synced_gpus=self.synced_gpus)
                             seq = res.sequences[:, L:]  # [b, T]
@@ -186,7 +187,7 @@ class HFEngine(RolloutEngine):
         eos = torch.tensor(self.eos_token_ids, device=dev)
         key = torch.cat([ids, att], 1)  # [b, 2L]: equal prompts (ids and padding) share one prefill
         uniq, inv = torch.unique(key, dim=0, return_inverse=True)  # [G, 2L], [b]
-        cache = DynamicCache(config=model.config)
+        cache = DynamicCache(config=model.config)  # type: ignore[arg-type]
         pos = (att.cumsum(-1) - 1).clamp_min(0)  # [b, L]
         out = model(input_ids=uniq[:, :L], attention_mask=uniq[:, L:], position_ids=pos[_uniq_first(inv, len(uniq))],
                     past_key_values=cache, use_cache=True, logits_to_keep=1)

@@ -187,7 +187,7 @@ def solution_lines(p: Problem, *, slip_at: int | None = None, slip_value: int | 
         true = apply_op(v, op, x)
         shown = slip_value if i == slip_at else true
         lines.append(f"{v}{op}{x}={shown}")
-        v = shown if (i == slip_at and propagate) else true
+        v = shown if (i == slip_at and propagate) else true  # type: ignore[assignment]  # slip_value is set with slip_at
     lines.append(f"\\boxed{{{v}}}")
     return lines
 
@@ -248,7 +248,7 @@ def make_splits(cfg: ArithmeticConfig, sizes: dict[str, int], *, seed: int = 0) 
     # held-out first, so the test set does not change when the sft/train sizes change
     order = sorted(sizes, key=lambda s: (s != "test", s != "train", s))
     for name in order:
-        rows = []
+        rows: list[dict] = []
         tries = 0
         while len(rows) < sizes[name]:
             tries += 1
