@@ -90,7 +90,7 @@ def evaluate(engine: Any, prompt_ids: Sequence[Sequence[int]], answers: Sequence
     return metrics, records
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m prl.eval", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", required=True, help="Hugging Face model directory (with its tokenizer)")
     p.add_argument("--data", required=True, help="prompts with gold answers: JSONL, Parquet, Arrow or datasets dir")
@@ -118,6 +118,11 @@ def main(argv: list[str] | None = None) -> int:
                    "its aggregated step score, reported beside majority vote (eval/prm_best_of_n, eval/maj@n)")
     p.add_argument("--prm-agg", default="min", choices=["min", "prod"], help="step scores -> response score")
     p.add_argument("--prm-steps", default="newline", help="step split of the samples (the PRM's)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = build_parser()
     a = p.parse_args(argv)
     for k in a.k:
         if a.n and not 1 <= k <= a.n:

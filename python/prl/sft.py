@@ -122,6 +122,18 @@ class SFTConfig:
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
 
 
+def _sft_update(model: Any, opt: torch.optim.Optimizer, batch: dict[str, torch.Tensor], lr: float, grad_clip: float) -> float:
+    """One optimiser step on ``batch`` at learning rate ``lr``; returns the loss."""
+    for group in opt.param_groups:
+        group["lr"] = lr
+    loss = model(**batch).loss
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    opt.step()
+    return loss.item()
+
+
 def train_sft(model, tokenizer, prompts: list[str], responses: list[str], eval_prompts: list[str],
               eval_golds: list[str], cfg: SFTConfig) -> dict:
     """Train ``model`` in place on (prompt, response) pairs; keeps the best evaluated weights.
@@ -168,16 +180,10 @@ def train_sft(model, tokenizer, prompts: list[str], responses: list[str], eval_p
             pos = 0
         idx = order[pos : pos + cfg.batch_size].tolist()
         pos += cfg.batch_size
-        batch = collate([examples[i] for i in idx], tokenizer.pad_token_id)
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step)
-        loss = model(**batch).loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
+        loss = _sft_update(model, opt, collate([examples[i] for i in idx], tokenizer.pad_token_id), lr_at(step),
+                           cfg.grad_clip)
         step += 1
-        run_loss = loss.item() if run_loss is None else 0.9 * run_loss + 0.1 * loss.item()
+        run_loss = loss if run_loss is None else 0.9 * run_loss + 0.1 * loss
         bar.update(step, f"loss {run_loss:.4f}")
         out_of_time = cfg.max_seconds > 0 and time.time() - t0 >= cfg.max_seconds
         if step % cfg.eval_every == 0 or step == total or out_of_time:
@@ -187,18 +193,14 @@ def train_sft(model, tokenizer, prompts: list[str], responses: list[str], eval_p
                                  "time_s": round(time.time() - t0, 2)})
             if cfg.progress:
                 logger.info(f"sft step {step}: eval greedy acc {acc:.3f} (loss {run_loss:.4f})")
-            if acc > log["best_acc"] + cfg.min_delta or best_state is None:
+            improved = acc > log["best_acc"] + cfg.min_delta or best_state is None
+            if acc > log["best_acc"] or best_state is None:  # a small gain keeps the better weights, still a plateau
                 log["best_acc"], log["best_step"] = acc, step
                 best_state = copy.deepcopy(model.state_dict())
-                bad_evals = 0
-            else:
-                bad_evals += 1
-                if acc > log["best_acc"]:  # a small gain: keep the better weights, still a plateau
-                    log["best_acc"], log["best_step"] = acc, step
-                    best_state = copy.deepcopy(model.state_dict())
-                if bad_evals >= cfg.patience:
-                    log["stopped"] = "plateau"
-                    break
+            bad_evals = 0 if improved else bad_evals + 1
+            if bad_evals >= cfg.patience:
+                log["stopped"] = "plateau"
+                break
             if out_of_time:
                 log["stopped"] = "time"
                 break

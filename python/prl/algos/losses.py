@@ -110,21 +110,8 @@ def ppo_clip_loss(
     ``normalizer``: the whole batch's :func:`loss_normalizer` when this is one micro-batch of several.
     metrics: pg_loss, pg_clipfrac, pg_clipfrac_lower, ppo_kl, kl_loss (token means over this call's tokens).
     """
-    check_float("logp", logp)
-    if logp.dim() != 2:
-        raise ValueError(f"logp must have shape [B, T], got shape {list(logp.shape)}")
-    B, T = logp.shape
-    for name, x in (("old_logp", old_logp), ("advantages", advantages)):
-        check_float(name, x)
-        check_bt(name, x, B, T)
-    check_bt("response_mask", response_mask, B, T)
-    check_choice("agg", agg, AGGREGATIONS)
-    if not (0 <= clip_low < 1 and clip_high >= 0):
-        raise ValueError(f"need 0 <= clip_low < 1 and clip_high >= 0; got clip_low={clip_low}, clip_high={clip_high}")
-    if dual_clip is not None and not dual_clip > 1.0:
-        raise ValueError(f"dual_clip must be > 1 (or None); got {dual_clip}")
-    if kl_loss_coef and ref_logp is None:
-        raise ValueError("kl_loss_coef > 0 needs ref_logp (the reference model's log-probs) [B, T]")
+    _check_ppo_args(logp, old_logp, advantages, response_mask, clip_low, clip_high, dual_clip, agg,
+                    ref_logp, kl_loss_coef)
     mask = as_mask("response_mask", response_mask).to(logp.dtype)
     valid = mask > 0  # [B, T]
     # Padding positions may hold anything (the trainer's update gives them log-prob 0, pi_old log p(pad)):
@@ -167,6 +154,26 @@ def ppo_clip_loss(
         "kl_loss": float(kl_value),
     }
     return loss, metrics
+
+
+def _check_ppo_args(logp: Tensor, old_logp: Tensor, advantages: Tensor, response_mask: Tensor, clip_low: float,
+                    clip_high: float, dual_clip: float | None, agg: str, ref_logp: Tensor | None,
+                    kl_loss_coef: float) -> None:
+    check_float("logp", logp)
+    if logp.dim() != 2:
+        raise ValueError(f"logp must have shape [B, T], got shape {list(logp.shape)}")
+    B, T = logp.shape
+    for name, x in (("old_logp", old_logp), ("advantages", advantages)):
+        check_float(name, x)
+        check_bt(name, x, B, T)
+    check_bt("response_mask", response_mask, B, T)
+    check_choice("agg", agg, AGGREGATIONS)
+    if not (0 <= clip_low < 1 and clip_high >= 0):
+        raise ValueError(f"need 0 <= clip_low < 1 and clip_high >= 0; got clip_low={clip_low}, clip_high={clip_high}")
+    if dual_clip is not None and not dual_clip > 1.0:
+        raise ValueError(f"dual_clip must be > 1 (or None); got {dual_clip}")
+    if kl_loss_coef and ref_logp is None:
+        raise ValueError("kl_loss_coef > 0 needs ref_logp (the reference model's log-probs) [B, T]")
 
 
 def prime_prm_loss(
