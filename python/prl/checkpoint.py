@@ -122,14 +122,20 @@ def save_checkpoint(ckpt_root: str | Path, step: int, *, models: dict[str, Any],
             json.dump({"step": step, "time": time.time(), **(meta or {})}, f, indent=1)
             f.flush()
             os.fsync(f.fileno())
-    if final.exists():  # re-saving the same step (e.g. final == periodic): replace it
-        old = root / f".tmp-old-{final.name}-{os.getpid()}"
+    _move_into_place(tmp, final)  # re-saving the same step (e.g. final == periodic) replaces it
+    return final
+
+
+def _move_into_place(tmp: Path, final: Path) -> None:
+    """Rename the finished ``tmp`` to ``final``, replacing an existing ``final``: readers see the old
+    directory or the new one, never a half-written one."""
+    if final.exists():
+        old = final.parent / f".tmp-old-{final.name}-{os.getpid()}"
         final.rename(old)
         tmp.rename(final)
         shutil.rmtree(old, ignore_errors=True)
     else:
         tmp.rename(final)
-    return final
 
 
 def save_hf_dir(path: Path, model: Any, tokenizer: Any, state_dict: dict[str, torch.Tensor] | None = None) -> None:
@@ -148,13 +154,7 @@ def save_final(out_dir: str | Path, model: Any, tokenizer: Any, state_dict: dict
     shutil.rmtree(tmp, ignore_errors=True)
     with _no_space_is_one_line(final, tmp, "the final model"):
         save_hf_dir(tmp, model, tokenizer, state_dict)
-    if final.exists():
-        old = Path(out_dir) / f".tmp-old-final-{os.getpid()}"
-        final.rename(old)
-        tmp.rename(final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(final)
+    _move_into_place(tmp, final)
     return final
 
 

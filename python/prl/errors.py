@@ -8,7 +8,12 @@ keeps working.
 
 from __future__ import annotations
 
-__all__ = ["PrlError", "ConfigError", "DataError", "TrainingAborted", "DiskFullError", "RunDirBusy"]
+import difflib
+from typing import Mapping, TypeVar
+
+T = TypeVar("T")
+
+__all__ = ["lookup", "PrlError", "ConfigError", "DataError", "TrainingAborted", "DiskFullError", "RunDirBusy"]
 
 
 class PrlError(Exception):
@@ -34,3 +39,14 @@ class DiskFullError(PrlError, OSError):
 
 class RunDirBusy(PrlError, RuntimeError):
     """Another live run holds the run directory's lock."""
+
+
+def lookup(table: Mapping[str, T], name: str, what: str) -> T:
+    """``table[name]``, or a ValueError naming ``what``, the closest registered name and all of them
+    (the registries of estimators, process-reward sources and step checkers)."""
+    try:
+        return table[name]
+    except KeyError:
+        close = difflib.get_close_matches(str(name), list(table), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"unknown {what} {name!r}{hint}; registered: {', '.join(table)}") from None

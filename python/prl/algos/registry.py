@@ -24,12 +24,12 @@ key ``plugins``).
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import inspect
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from prl.algos.losses import AGGREGATIONS
+from prl.errors import lookup
 
 __all__ = ["BATCH_FIELDS", "EstimatorSpec", "ESTIMATORS", "register_estimator", "get_estimator"]
 
@@ -117,9 +117,4 @@ def register_estimator(name: str, *, config: type | None = None, min_group: int 
 
 def get_estimator(name: str) -> EstimatorSpec:
     """The estimator registered under ``name``; an error naming the closest registered name."""
-    try:
-        return ESTIMATORS[name]
-    except KeyError:
-        close = difflib.get_close_matches(str(name), ESTIMATORS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(f"unknown advantage estimator {name!r}{hint}; registered: {', '.join(ESTIMATORS)}") from None
+    return lookup(ESTIMATORS, name, "advantage estimator")

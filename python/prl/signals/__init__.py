@@ -19,12 +19,13 @@ distributions) in ``batch.ref_logp_t1``.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from torch import Tensor, nn
+
+from prl.errors import lookup
 
 __all__ = ["ProcessRewardSource", "SourceContext", "SourceSpec", "SOURCES", "register_source", "get_source"]
 
@@ -85,12 +86,7 @@ def register_source(name: str, *, config: type | None = None) -> Callable[[type]
 
 
 def get_source(name: str) -> SourceSpec:
-    try:
-        return SOURCES[name]
-    except KeyError:
-        close = difflib.get_close_matches(str(name), SOURCES, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(f"unknown process-reward source {name!r}{hint}; registered: {', '.join(SOURCES)}") from None
+    return lookup(SOURCES, name, "process-reward source")
 
 
 def _register_builtins() -> None:
