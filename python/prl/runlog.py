@@ -60,6 +60,7 @@ class ProgressBar:
         self.enabled = enabled
         self.t0, self.start = time.perf_counter(), start
         self._rich: Any = None
+        self._first: tuple[int, float] | None = None
         if enabled and rich and sys.stderr.isatty():
             from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                        TimeRemainingColumn)
@@ -76,8 +77,11 @@ class ProgressBar:
         if self._rich is not None:
             self._rich.update(self._task, completed=step, live=live)
         elif self.every and (step % self.every == 0 or step == self.total):
-            done = step - self.start
-            per = (time.perf_counter() - self.t0) / max(done, 1)
+            now = time.perf_counter()
+            if self._first is None:  # time per step from the first step on (not the set-up or a first evaluation)
+                self._first = (step, now)
+            first_step, t_first = self._first
+            per = (now - t_first) / (step - first_step) if step > first_step else (now - self.t0) / max(step - self.start, 1)
             eta = per * max(self.total - step, 0)
             print(f"{self.label} {step}/{self.total}  {live}  {per:.2f} s/step  ETA {eta:.0f} s".replace("   ", "  "),
                   file=sys.stderr, flush=True)
