@@ -5,7 +5,7 @@
 
 Not part of the test run. Needs `math-verify[antlr4_13_2]==0.9.0` (the `bench` extra).
 
-The generator makes (gold, generation) pairs across the answer kinds of DESIGN.md 4, with a label
+The generator makes (gold, generation) pairs across the answer kinds of rust_verifier/README.md, with a label
 (is the generation's final answer equivalent to the gold?) known by construction: each kind
 produces the gold, several equivalent spellings and several non-equivalent perturbations. The
 generation wraps the answer in 300-1,500 characters of step-by-step text and ends with one of
@@ -24,7 +24,6 @@ import json
 import math
 import os
 import random
-import statistics
 import sys
 import time
 from collections import Counter, defaultdict

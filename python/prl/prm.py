@@ -229,9 +229,9 @@ def mc_label(engine: Any, tok: Any, rows: Sequence[dict[str, Any]], *, rollouts:
     jobs = []  # (row, step, prompt ids)
     for i, r in enumerate(rows):
         p_ids = encode_prompt(tok, r["prompt"], template=template)
-        for l in range(len(r["steps"]) - 1):
-            prefix = "".join(r["steps"][: l + 1])
-            jobs.append((i, l, p_ids + list(tok(prefix, add_special_tokens=False)["input_ids"]), prefix))
+        for step in range(len(r["steps"]) - 1):
+            prefix = "".join(r["steps"][: step + 1])
+            jobs.append((i, step, p_ids + list(tok(prefix, add_special_tokens=False)["input_ids"]), prefix))
     frac = [[0.0] * len(r["steps"]) for r in rows]
     whole = grade(["".join(r["steps"]) for r in rows], [r["answer"] for r in rows], grader=grader,
                   last_number=last_number)
@@ -246,8 +246,8 @@ def mc_label(engine: Any, tok: Any, rows: Sequence[dict[str, Any]], *, rollouts:
         texts = [j[3] + ro.text for j, g in zip(part, groups) for ro in g]
         golds = [rows[j[0]]["answer"] for j in part for _ in range(rollouts)]
         verdicts = grade(texts, golds, grader=grader, last_number=last_number)
-        for k, (i, l, _, _) in enumerate(part):
-            frac[i][l] = sum(bool(v.correct) for v in verdicts[k * rollouts:(k + 1) * rollouts]) / rollouts
+        for k, (i, step, _, _) in enumerate(part):
+            frac[i][step] = sum(bool(v.correct) for v in verdicts[k * rollouts:(k + 1) * rollouts]) / rollouts
         bar.update(min(c0 + chunk, len(jobs)))
     bar.close()
     out = []
@@ -333,10 +333,10 @@ def prepare_tokenizer(model: Any, tok: Any, cfg: PRMTrainConfig) -> tuple[int, i
         tok.add_tokens(missing)
         model.resize_token_embeddings(len(tok))
         log.info(f"[prl] prm: added {missing} to the tokenizer")
-    ids = [_one_token(tok, s) for s in (cfg.tag, cfg.good, cfg.bad)]
-    if any(i is None for i in ids) or len(set(ids)) != 3:
+    tag, good, bad = (_one_token(tok, s) for s in (cfg.tag, cfg.good, cfg.bad))
+    if tag is None or good is None or bad is None or len({tag, good, bad}) != 3:
         raise PrlError(f"prm: tag {cfg.tag!r}, good {cfg.good!r} and bad {cfg.bad!r} must be three distinct single tokens")
-    return ids[0], ids[1], ids[2]
+    return tag, good, bad
 
 
 def tag_loss(model: Any, ids: Any, att: Any, positions: Sequence[Sequence[int]], targets: Sequence[Sequence[float]],
@@ -538,6 +538,7 @@ class StepScorer:
 
     def _encode(self, prompt: str, steps: Sequence[str]) -> tuple[list[int], list[int]]:
         if self.layout == "tag":
+            assert self.tag_id is not None  # the tag layout found its tag token when it was loaded
             return encode_tagged(self.tok, prompt, steps, self.tag_id)
         # head layout: steps stripped, each followed by the separator; the prompt as a chat turn when asked
         head = prompt

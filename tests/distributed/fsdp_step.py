@@ -14,7 +14,7 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from prl import distributed as D
-from prl.algos import grpo_advantages, loss_normalizer, ppo_clip_loss
+from prl.algos import grpo_advantages, ppo_clip_loss
 
 out = sys.argv[1]
 env = D.init_distributed("cpu")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from prl.prm import StepScorer, main, mc_label, read_labelled, score_metrics, write_labelled
+from prl.prm import StepScorer, main, mc_label, read_labelled, write_labelled
 from prl.rollout import Rollout, RolloutEngine
 from prl.tasks.arithmetic import apply_op, parse_problem
 
@@ -164,7 +164,7 @@ def test_two_training_steps_with_each_source(tmp_path, tiny_prm_dir, algo, sourc
     t = Trainer(load_config(None, tiny_overrides(tmp_path / "run", **kw)))
     before = {k: v.clone() for k, v in t.policy.state_dict().items()}
     t.run()
-    recs = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    recs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     steps = [r for r in recs if "reward/mean" in r]
     assert [r["step"] for r in steps] == [1, 2]
     assert all("prm/step_score_mean" in r and r["prm/steps_per_response"] >= 1 for r in steps)

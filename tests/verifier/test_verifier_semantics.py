@@ -1,4 +1,4 @@
-"""Semantics of grading (DESIGN.md 4): one row per answer kind, equivalent and non-equivalent."""
+"""Semantics of grading (rust_verifier/README.md): one row per answer kind, equivalent and non-equivalent."""
 
 from __future__ import annotations
 
