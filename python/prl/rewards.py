@@ -26,22 +26,19 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 __all__ = ["REWARD_FUNCS", "register_reward", "Scored", "score", "Verdict", "grade", "get_reward_fn", "verifier_reward", "exact_match_reward",
-           "format_reward", "code_tests_reward", "extract_answer", "combine_rewards", "grader_statuses",
-           "CODE_STATUSES"]
+           "format_reward", "code_tests_reward", "extract_answer", "combine_rewards", "grader_statuses"]
 
 RewardFn = Callable[..., list]
-VERIFIER_STATUSES = ("correct", "wrong", "no_answer", "unparsable", "timeout")
-CODE_STATUSES = ("passed", "failed", "error", "timeout", "no_code", "sandbox_error")
-
-
 def grader_statuses(grader: str) -> tuple[str, ...]:
-    """The statuses a grader's verdicts take (the trainer counts each one per step)."""
+    """The statuses a grader's verdicts take (the trainer counts each one per step); the one list of
+    each lives beside its grader: prl_verifier.STATUSES (math, also exact_match) and
+    prl_verifier.code.STATUSES (code)."""
     if grader == "code":
-        return CODE_STATUSES
-    try:
-        from prl_verifier import STATUSES
-    except ImportError:
-        return VERIFIER_STATUSES
+        from prl_verifier.code import STATUSES as code_statuses
+
+        return tuple(code_statuses)
+    from prl_verifier import STATUSES
+
     return tuple(STATUSES)
 
 

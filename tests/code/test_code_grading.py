@@ -157,10 +157,10 @@ def test_status_precedence():
 
 # ------------------------------------------------------------------------------------- prl.rewards
 def test_code_tests_reward_in_the_registry():
-    from prl.rewards import CODE_STATUSES, REWARD_FUNCS, combine_rewards, grade, grader_statuses
+    from prl.rewards import REWARD_FUNCS, combine_rewards, grade, grader_statuses
 
     assert "code_tests" in REWARD_FUNCS
-    assert grader_statuses("code") == CODE_STATUSES == C.STATUSES
+    assert grader_statuses("code") == C.STATUSES
     assert grader_statuses("verifier") == tuple(prl_verifier.STATUSES)
     comps = ["```python\ndef f(x):\n    return x\n```", "nothing here", "import time\ntime.sleep(30)\n"]
     refs = [json.dumps({"asserts": ["assert f(1) == 1", "assert f(2) == 3"]}), json.dumps({"asserts": ["assert 1"]}),
