@@ -57,10 +57,7 @@ def train_step(run: Any) -> dict[str, Any]:
     rows = np.nonzero(np.repeat(keep, n))[0]  # kept samples
     adv = None
     if len(rows):
-        batch = make_batch(run, rollouts, scored, rows, n)
-        # texts for process-reward sources that read them (rule checker, explicit PRM): rollouts and raw prompts
-        batch.rollouts, batch.prompts = [rollouts[i] for i in rows], [items[rollouts[i].prompt_index]["prompt"] for i in rows]
-        adv = update_policy(run, batch, [rollouts[i] for i in rows], step, timer, metrics)
+        adv = update_policy(run, make_batch(run, items, rollouts, scored, rows, n), step, timer, metrics)
     run.actor.schedule_step()
     run.engine.sync_weights(run.actor.policy)
     run.step = step
@@ -71,8 +68,7 @@ def train_step(run: Any) -> dict[str, Any]:
     return metrics
 
 
-def update_policy(run: Any, b: Batch, kept: Sequence[Rollout], step: int, timer: "PhaseTimer",
-                  metrics: dict[str, Any]) -> Any:
+def update_policy(run: Any, b: Batch, step: int, timer: "PhaseTimer", metrics: dict[str, Any]) -> Any:
     """Steps 4-7 on the kept samples; returns the advantages [B, T] (None when they were not finite)."""
     cfg, est, settings = run.cfg, run.cfg.estimator(), run.cfg.estimator_settings()
     fused = run.actor.can_fuse_old_logp(b.B, reads_old_logp=run.reads_old_logp)
@@ -86,7 +82,8 @@ def update_policy(run: Any, b: Batch, kept: Sequence[Rollout], step: int, timer:
         b.rewards = b.rewards - cfg.algo.kl_in_reward_coef * torch.where(b.response_mask > 0, kl, 0.0).sum(1)
     if "step_ids" in est.needs:
         with timer("steps"):
-            b.step_ids = step_ids_for(settings.steps, kept, b.response_mask)
+            assert b.rollouts is not None  # make_batch sets them
+            b.step_ids = step_ids_for(settings.steps, b.rollouts, b.response_mask)
     if run.source is not None:
         with timer("prm"):
             if run.source.needs_reference:
@@ -109,9 +106,13 @@ def update_policy(run: Any, b: Batch, kept: Sequence[Rollout], step: int, timer:
     return adv
 
 
-def make_batch(run: Any, rollouts: Sequence[Rollout], scored: Scored, rows: np.ndarray, n: int) -> Batch:
-    """The kept samples as tensors, with their rewards, correctness and group ids."""
+def make_batch(run: Any, items: list[dict[str, Any]], rollouts: Sequence[Rollout], scored: Scored, rows: np.ndarray,
+               n: int) -> Batch:
+    """The kept samples as tensors, with their rewards, correctness and group ids, and their rollouts and
+    raw prompts (for step splits and for process-reward sources that read text: rule checker, explicit PRM)."""
     b = build_batch([rollouts[i] for i in rows], run.engine.pad_token_id, run.device)
+    b.rollouts = [rollouts[i] for i in rows]
+    b.prompts = [items[rollouts[i].prompt_index]["prompt"] for i in rows]
     b.rewards = torch.tensor(scored.rewards[rows], dtype=torch.float32, device=run.device)  # [B]
     b.correct = torch.tensor(scored.correct[rows], dtype=torch.float32, device=run.device)  # [B]
     b.group_ids = torch.tensor(rows // n, dtype=torch.long, device=run.device)  # [B]
