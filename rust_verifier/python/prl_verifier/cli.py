@@ -459,11 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    g.add_argument("input", metavar="INPUT", help="input file (.jsonl, .parquet, .arrow/.feather/.ipc, .csv), or - for stdin")
-    g.add_argument("-o", "--output", required=True, metavar="OUTPUT",
-                   help="output file (format by extension, written atomically), or - for stdout")
-    g.add_argument("--format", choices=FORMATS, default=None,
-                   help="format of '-' (stdin / stdout) and of files without a known extension")
+    _add_io_arguments(g)
     g.add_argument("--skip-bad-rows", action="store_true",
                    help="leave out rows without a prediction or gold answer (counted in the summary) instead of failing")
     g.add_argument("--pred-field", required=True, metavar="F", help="column holding the generations")
@@ -562,6 +558,15 @@ def cmd_code(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_io_arguments(p: Any) -> None:
+    """INPUT, -o OUTPUT and --format, as every subcommand takes them."""
+    p.add_argument("input", metavar="INPUT", help="input file (.jsonl, .parquet, .arrow/.feather/.ipc, .csv), or - for stdin")
+    p.add_argument("-o", "--output", required=True, metavar="OUTPUT",
+                   help="output file (format by extension, written atomically), or - for stdout")
+    p.add_argument("--format", choices=FORMATS, default=None,
+                   help="format of '-' (stdin / stdout) and of files without a known extension")
+
+
 def _add_code_parser(sub: Any) -> None:
     c = sub.add_parser(
         "code",
@@ -570,11 +575,7 @@ def _add_code_parser(sub: Any) -> None:
         epilog=CODE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    c.add_argument("input", metavar="INPUT", help="input file (.jsonl, .parquet, .arrow/.feather/.ipc, .csv), or - for stdin")
-    c.add_argument("-o", "--output", required=True, metavar="OUTPUT",
-                   help="output file (format by extension, written atomically), or - for stdout")
-    c.add_argument("--format", choices=FORMATS, default=None,
-                   help="format of '-' (stdin / stdout) and of files without a known extension")
+    _add_io_arguments(c)
     c.add_argument("--code-field", required=True, metavar="F", help="column holding the responses / programs")
     c.add_argument("--tests-field", required=True, metavar="T", help="column holding the test specs")
     c.add_argument("--group-field", metavar="ID", help="column grouping the samples of one problem (avg@k, pass@k)")

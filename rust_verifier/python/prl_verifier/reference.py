@@ -166,19 +166,8 @@ def _leading_math_span(t: str) -> tuple[str, int] | None:
 
 
 def _leading_math(t: str) -> str | None:
-    for o, c in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
-        if t.startswith(o):
-            rest = t[len(o) :]
-            k = 0
-            while True:
-                at = rest.find(c, k)
-                if at < 0:
-                    return None
-                if c == "$" and at > 0 and rest[at - 1] == "\\":
-                    k = at + 1
-                    continue
-                return rest[:at]
-    return None
+    span = _leading_math_span(t)
+    return None if span is None else span[0]
 
 
 def answer_phrase(text: str) -> str | None:
