@@ -20,16 +20,16 @@ log = logging.getLogger("prl")
 
 
 def resolve_demo(cfg: Config, log_fn: Any = None) -> None:
-    """model.init=demo: build (or find, cached) the embedded default and point the config at it.
+    """model.init=demo (or long_chain): build (or find, cached) the embedded task and point the config at it.
 
     Fills model.path with the SFT-warm-started demo model and, unless set, data.path / data.eval_path
     with the task's RL-train and held-out test splits (:func:`prl.models.default.ensure_demo`).
     """
-    if cfg.model.init != "demo":
+    if cfg.model.init not in ("demo", "long_chain"):
         return
     from prl.models.default import ensure_demo
 
-    demo = ensure_demo(log=log_fn or (lambda msg: log.info(f"[prl] {msg}")))
+    demo = ensure_demo(log=log_fn or (lambda msg: log.info(f"[prl] {msg}")), name=cfg.model.init)
     cfg.model.path = str(demo.model_dir)
     if cfg.data.path is None:
         cfg.data.path = str(demo.train_file)

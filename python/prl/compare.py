@@ -139,9 +139,9 @@ def _train(config: str, overrides: list[str], run_dir: Path, log) -> dict[str, A
 
 def _sft_control_problem(cfg) -> str | None:
     """Why the equal-time SFT control cannot run for this recipe (None: it can)."""
-    if cfg.model.init != "demo":
-        return (f"--sft-control continues supervised training on the embedded demo's demonstrations, so it needs "
-                f"model.init=demo (the recipe has model.init={cfg.model.init}); pass --no-sft-control")
+    if cfg.model.init not in ("demo", "long_chain"):
+        return (f"--sft-control continues supervised training on the embedded task's demonstrations, so it needs "
+                f"model.init=demo or long_chain (the recipe has model.init={cfg.model.init}); pass --no-sft-control")
     if cfg.eval.n < 1:
         return "--sft-control reports avg@n / pass@n like the RL runs: it needs eval.n >= 1"
     return None
@@ -153,7 +153,7 @@ def _sft_control(cfg, seconds: float, run_dir: Path, n: int, seed: int, log) -> 
     from prl.models.default import ensure_demo
 
     resolve_demo(cfg)
-    demo = ensure_demo()
+    demo = ensure_demo(name=cfg.model.init)
     start = cfg.model.path
     if not start:
         raise ConfigError("--sft-control needs the recipe's start model (model.path or model.init=demo)")

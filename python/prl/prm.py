@@ -693,22 +693,23 @@ def best_of_n_hook(scorer: StepScorer, prompts: Sequence[str], *, how: str = "mi
 
 # ------------------------------------------------------------------------------------------ CLI
 def _resolve_model_dir(s: str) -> str:
-    if s == "demo":
-        from prl.models.default import ensure_demo
+    """``demo`` / ``long_chain`` -> the embedded task's SFT model (built once, cached)."""
+    from prl.models.default import PRESETS, ensure_demo
 
-        return str(ensure_demo().model_dir)
+    if s in PRESETS:
+        return str(ensure_demo(name=s).model_dir)
     return s
 
 
 def _resolve_data(s: str) -> str:
-    """``demo:train`` / ``demo:test`` / ``demo:dev`` -> the demo's split files (built once, cached)."""
-    if s.startswith("demo:"):
-        from prl.models.default import ensure_demo
+    """``demo:train`` / ``long_chain:test`` / ... -> the embedded task's split files (built once, cached)."""
+    from prl.models.default import PRESETS, ensure_demo
 
-        split = s[5:]
+    name, _, split = s.partition(":")
+    if name in PRESETS and split:
         if split not in ("train", "test", "dev", "sft"):
-            raise DataError(f"{s}: expected demo:train, demo:test, demo:dev or demo:sft")
-        return str(getattr(ensure_demo(), f"{split}_file"))
+            raise DataError(f"{s}: expected {name}:train, {name}:test, {name}:dev or {name}:sft")
+        return str(getattr(ensure_demo(name=name), f"{split}_file"))
     return s
 
 

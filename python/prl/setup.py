@@ -169,7 +169,7 @@ def initial_model_dir(cfg: Config, out_dir: Path, env: D.DistEnv, train: list[Pr
     """The start model's HF directory; model.init=tiny builds it (rank 0 only; the others wait)."""
     from prl.bootstrap import build_tiny_model
 
-    if cfg.model.init in ("path", "demo", "smollm2"):
+    if cfg.model.init in ("path", "demo", "long_chain", "smollm2"):
         return Path(cfg.model.path)  # type: ignore[arg-type]
     if env.distributed and not env.is_main:
         D.barrier(env)

@@ -55,17 +55,43 @@ def train_step(run: Any) -> dict[str, Any]:
         metrics["filter/refill_batches"] = refills
     watch_filter(run, bool(keep.any()))
     rows = np.nonzero(np.repeat(keep, n))[0]  # kept samples
-    adv = None
+    adv = credit = None
+    samples_now = bool(cfg.log.samples_every and step % cfg.log.samples_every == 0 and run.logger is not None)
     if len(rows):
-        adv = update_policy(run, make_batch(run, items, rollouts, scored, rows, n), step, timer, metrics)
+        b = make_batch(run, items, rollouts, scored, rows, n)
+        adv = update_policy(run, b, step, timer, metrics)
+        credit_now = bool(cfg.log.credit_every and step % cfg.log.credit_every == 0)
+        if run.credit_task is not None and (credit_now or samples_now):
+            with timer("credit"):
+                credit = measure_credit(run, b)
+            if credit_now:
+                metrics.update(credit.metrics)
     run.actor.schedule_step()
     run.engine.sync_weights(run.actor.policy)
     run.step = step
     metrics["actor/lr"] = run.actor.lr
     metrics.update(timer.times, **{"time/step": time.perf_counter() - t0})
-    if cfg.log.samples_every and step % cfg.log.samples_every == 0 and run.logger is not None:
-        run.logger.samples(step, sample_records(cfg, items, rollouts, golds, scored, rows, adv))
+    if samples_now:
+        run.logger.samples(step, sample_records(cfg, items, rollouts, golds, scored, rows, adv,
+                                                credit.rows if credit is not None else None))
     return metrics
+
+
+def measure_credit(run: Any, b: Batch) -> Any:
+    """Credit diagnostics of the batch's process signals (prl.credit): PRL's KL term when the batch has
+    d_t, the process-reward source's token rewards when it has a source."""
+    from prl import credit as C
+    from prl.tasks.checkers import get_step_checker
+
+    signals = {}
+    if b.log_ratio is not None:
+        signals["prl"] = (C.prl_signal(), -b.log_ratio / run.cfg.algo.prl.eta)
+    if b.token_rewards is not None and run.source is not None:
+        name = run.cfg.source_name()
+        signals[name] = (C.signal_for_source(name, run.cfg.source_settings()), b.token_rewards)
+    assert b.prompts is not None and b.rollouts is not None and b.correct is not None and b.group_ids is not None
+    return C.measure_batch(get_step_checker(run.credit_task), b.prompts, b.rollouts, signals,
+                           b.correct.tolist(), b.group_ids.tolist())
 
 
 def update_policy(run: Any, b: Batch, step: int, timer: "PhaseTimer", metrics: dict[str, Any]) -> Any:
@@ -202,9 +228,12 @@ def generate_rollouts(run: Any, items: list[dict[str, Any]], step: int, attempt:
 
 
 def sample_records(cfg: Any, items: list[dict[str, Any]], rollouts: Sequence[Rollout], golds: Sequence[str],
-                   scored: Scored, rows: np.ndarray, adv: torch.Tensor | None) -> list[dict[str, Any]]:
+                   scored: Scored, rows: np.ndarray, adv: torch.Tensor | None,
+                   credit_rows: list[list[dict[str, Any]]] | None = None) -> list[dict[str, Any]]:
     """The first ``log.num_samples`` completions with prompt, gold, reward, verdict, the first token's
-    advantage and step boundaries (as the estimator's step split, else ``algo.prl.steps``, cuts them)."""
+    advantage and step boundaries (as the estimator's step split, else ``algo.prl.steps``, cuts them);
+    with ``credit_rows`` (prl.credit, per kept row) each kept completion's newline steps with their
+    checker label and the credit each process signal gave them."""
     shown = list(rollouts[: cfg.log.num_samples])
     settings = cfg.estimator_settings()
     spec = getattr(settings, "steps", None) or cfg.algo.prl.steps
@@ -219,6 +248,8 @@ def sample_records(cfg: Any, items: list[dict[str, Any]], rollouts: Sequence[Rol
                "tokens": len(r.response_ids), "step_ends": step_ends(r, sids[i, : len(r.response_ids)].numpy())}
         if adv is not None and i in row_of:
             rec["advantage_first_token"] = float(adv[row_of[i], 0])
+        if credit_rows is not None and i in row_of:
+            rec["credit_steps"] = credit_rows[row_of[i]]
         recs.append(rec)
     return recs
 

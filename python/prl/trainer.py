@@ -27,6 +27,7 @@ from prl.batch import Batch, build_batch, step_ids_for
 from prl.bootstrap import resolve_demo, resolve_packaged
 from prl.checkpoint import load_trainer_state, prune_checkpoints, rng_state, save_checkpoint, save_final, set_rng_state
 from prl.config import Config, needs_ref_every_step
+from prl.credit import detect_checker
 from prl.data import PromptIterator, check_golds
 from prl.errors import ConfigError, TrainingAborted
 from prl.lockstep import LockstepForward
@@ -114,6 +115,9 @@ class Trainer:
         self.reads_old_logp = ("log_ratio" in c.estimator().needs or self.source is not None
                                or bool(c.algo.kl_in_reward_coef))
         self.statuses = grader_statuses(c.reward.grader)
+        # credit diagnostics (prl.credit): the step checker that judges this data's steps, if any
+        self.credit_task = (detect_checker(c.log.credit_task, [e.prompt for e in self.train_examples])
+                            if c.log.credit_every else None)
         self.train_items = encode_items(self.tokenizer, self.train_examples, c, "training")
         self.eval_items = encode_items(self.tokenizer, self.eval_examples, c, "evaluation")
         check_lengths(c, self.train_items + self.eval_items, self.actor.policy)

@@ -84,6 +84,7 @@ class DemoSpec:
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
+        d["task"] = self.task.key_dict()
         d["sft"].pop("progress", None)  # display only, not part of the key
         d["sft"].pop("threads", None)
         return d
@@ -91,6 +92,24 @@ class DemoSpec:
     def key(self) -> str:
         blob = json.dumps({"v": BUILD_VERSION, **self.to_dict()}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def long_chain_spec() -> DemoSpec:
+    """The long-chain task (``model.init=long_chain``): 6-10 operations on a running value up to 199,
+    written verbosely (``Step 3: 147 + 8 = 155``), so a response is 100-250 characters (= tokens, the
+    tokenizer is per character). A demonstration misses the carry of one uniformly drawn carrying
+    addition (any step, not just the first) with probability ``slip_rate`` and the chain follows the
+    slip, so a slip can sit at any step and propagates to the answer. Credit assignment matters here:
+    an outcome reward blames all ~8 steps for one wrong one."""
+    task = ArithmeticConfig(min_steps=6, max_steps=10, start_digits=2, operand_digits=1, max_value=199,
+                            slip_rate=0.5, slip_kind="carry_any", step_format="verbose")
+    return DemoSpec(task=task, model=ModelSpec(max_position_embeddings=320),
+                    sft=SFTConfig(lr=3e-3, batch_size=32, max_steps=1500, eval_every=100, eval_size=100,
+                                  patience=2, max_new_tokens=260, progress=True))
+
+
+# the embedded tasks: model.init=NAME builds (once) and uses PRESETS[NAME]()
+PRESETS = {"demo": DemoSpec, "long_chain": long_chain_spec}
 
 
 @dataclass(frozen=True)
@@ -132,15 +151,16 @@ def _artifacts(root: Path) -> DemoArtifacts:
 
 
 def ensure_demo(spec: DemoSpec | None = None, *, cache: str | Path | None = None, force: bool = False,
-                log=print) -> DemoArtifacts:
-    """Return the cached demo (data + SFT model) for ``spec``, building it first if missing."""
-    spec = spec or DemoSpec()
+                log=print, name: str = "demo") -> DemoArtifacts:
+    """Return the cached demo (data + SFT model) for ``spec`` (default: ``PRESETS[name]()``), building it
+    first if missing; the entry is ``{cache}/arith-{name}-{key}``."""
+    spec = spec or PRESETS[name]()
     base = Path(cache) if cache is not None else cache_dir()
-    root = base / f"arith-demo-{spec.key()}"
-    with _lock(base / f".arith-demo-{spec.key()}.lock"):
+    root = base / f"arith-{name}-{spec.key()}"
+    with _lock(base / f".arith-{name}-{spec.key()}.lock"):
         if (root / "build.json").exists() and not force:
             return _artifacts(root)
-        tmp = base / f".arith-demo-{spec.key()}.tmp-{os.getpid()}"
+        tmp = base / f".arith-{name}-{spec.key()}.tmp-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         info = build_demo(spec, tmp, log=log)
         (tmp / "build.json").write_text(json.dumps(info, indent=2) + "\n")
@@ -210,10 +230,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--force", action="store_true", help="rebuild even if cached")
     ap.add_argument("--no-progress", action="store_true")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads for the build (not part of the key)")
+    ap.add_argument("--task", choices=sorted(PRESETS), default="demo",
+                    help="which embedded task: 'demo' (2-3 steps) or 'long_chain' (6-10 steps, 100-250 tokens)")
     a = ap.parse_args(argv)
-    base = DemoSpec()
+    base = PRESETS[a.task]()
     spec = dataclasses.replace(base, sft=dataclasses.replace(base.sft, progress=not a.no_progress, threads=a.threads))
-    art = ensure_demo(spec, cache=a.cache_dir, force=a.force, log=lambda s: print(s, file=sys.stderr))
+    art = ensure_demo(spec, cache=a.cache_dir, force=a.force, log=lambda s: print(s, file=sys.stderr), name=a.task)
     print(json.dumps(art.as_dict(), indent=2))
     return 0
 

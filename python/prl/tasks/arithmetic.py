@@ -64,6 +64,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PROMPT_PREFIX = "Compute: "
+STEP_FORMATS = ("plain", "verbose")
 SPLITS = ("sft", "train", "test")
 COLUMNS = ("id", "prompt", "answer", "solution", "reference", "slip", "steps")
 
@@ -79,8 +80,10 @@ class ArithmeticConfig:
     max_value: int = field(default=99, metadata={"help": "every intermediate value stays in [0, max_value]"})
     ops: str = field(default="+-", metadata={"help": "operations to draw from: any of '+-*'"})
     slip_rate: float = field(default=0.6, metadata={"help": "probability that an eligible demonstration carries one planted slip"})
-    slip_kind: str = field(default="carry", metadata={"help": "'carry' (first carrying addition misses its carry) or 'random'"})
+    slip_kind: str = field(default="carry", metadata={"help": "'carry' (first carrying addition misses its carry), "
+                                                      "'carry_any' (a uniformly drawn carrying addition) or 'random'"})
     slip_propagates: bool = field(default=True, metadata={"help": "later steps follow the slipped value (final answer wrong)"})
+    step_format: str = field(default="plain", metadata={"help": "'plain' (47+8=55) or 'verbose' (Step 1: 47 + 8 = 55)"})
 
     def __post_init__(self):
         def bad(name, why):
@@ -100,12 +103,22 @@ class ArithmeticConfig:
             bad("ops", "must be a non-empty string of '+', '-', '*'")
         if not 0.0 <= self.slip_rate <= 1.0:
             bad("slip_rate", "must lie in [0, 1]")
-        if self.slip_kind not in ("carry", "random"):
-            bad("slip_kind", "must be 'carry' or 'random'")
+        if self.slip_kind not in ("carry", "carry_any", "random"):
+            bad("slip_kind", "must be 'carry', 'carry_any' or 'random'")
+        if self.step_format not in STEP_FORMATS:
+            bad("step_format", f"must be one of {STEP_FORMATS}")
+
+    def key_dict(self) -> dict:
+        """The knobs that name this config in cache keys and seeds. ``step_format`` is left out while it
+        is "plain" (it came later), so the existing task's data and cached demo keep their keys."""
+        d = dataclasses.asdict(self)
+        if d["step_format"] == "plain":
+            del d["step_format"]
+        return d
 
     def key(self) -> str:
         """A short stable hash of the config (for cache keys)."""
-        blob = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        blob = json.dumps(self.key_dict(), sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
@@ -174,8 +187,15 @@ def sample_problem(cfg: ArithmeticConfig, rng: random.Random) -> Problem:
     return Problem(start, tuple(ops))
 
 
+def step_line(i: int, a: int, op: str, x: int, c: int, step_format: str = "plain") -> str:
+    """Line ``i`` (0-based) of a chain: ``a{op}x=c`` (plain) or ``Step {i+1}: a {op} x = c`` (verbose)."""
+    if step_format == "verbose":
+        return f"Step {i + 1}: {a} {op} {x} = {c}"
+    return f"{a}{op}{x}={c}"
+
+
 def solution_lines(p: Problem, *, slip_at: int | None = None, slip_value: int | None = None,
-                   propagate: bool = True) -> list[str]:
+                   propagate: bool = True, step_format: str = "plain") -> list[str]:
     """The chain of thought: one line per step ``a{op}b=c`` and the final ``\\boxed{c}``.
 
     With ``slip_at = i`` step ``i`` writes ``slip_value`` instead of its true result; later steps
@@ -186,7 +206,7 @@ def solution_lines(p: Problem, *, slip_at: int | None = None, slip_value: int | 
     for i, (op, x) in enumerate(p.ops):
         true = apply_op(v, op, x)
         shown = slip_value if i == slip_at else true
-        lines.append(f"{v}{op}{x}={shown}")
+        lines.append(step_line(i, v, op, x, shown, step_format))  # type: ignore[arg-type]
         v = shown if (i == slip_at and propagate) else true  # type: ignore[assignment]  # slip_value is set with slip_at
     lines.append(f"\\boxed{{{v}}}")
     return lines
@@ -218,10 +238,11 @@ def demonstration(p: Problem, cfg: ArithmeticConfig, rng: random.Random) -> tupl
         candidates = []  # (step index, wrong value)
         for i, (op, x) in enumerate(p.ops):
             true = apply_op(v, op, x)
-            if cfg.slip_kind == "carry":
+            if cfg.slip_kind in ("carry", "carry_any"):
                 if carries(v, op, x):
                     candidates.append((i, true - 10))
-                    break  # the first carrying addition only
+                    if cfg.slip_kind == "carry":
+                        break  # the first carrying addition only
             else:
                 offs = [d for d in range(-9, 10) if d != 0 and 0 <= true + d <= cfg.max_value]
                 candidates.append((i, true + rng.choice(offs)))
@@ -229,7 +250,8 @@ def demonstration(p: Problem, cfg: ArithmeticConfig, rng: random.Random) -> tupl
         candidates = [c for c in candidates if _chain_in_range(p, c[0], c[1], cfg)]
         if candidates:
             slip_at, slip_value = candidates[0] if cfg.slip_kind == "carry" else rng.choice(candidates)
-    lines = solution_lines(p, slip_at=slip_at, slip_value=slip_value, propagate=cfg.slip_propagates)
+    lines = solution_lines(p, slip_at=slip_at, slip_value=slip_value, propagate=cfg.slip_propagates,
+                           step_format=cfg.step_format)
     return "\n".join(lines), slip_at is not None
 
 
@@ -267,7 +289,7 @@ def make_splits(cfg: ArithmeticConfig, sizes: dict[str, int], *, seed: int = 0) 
                 "prompt": prompt,
                 "answer": str(p.answer),
                 "solution": demo,
-                "reference": "\n".join(solution_lines(p)),
+                "reference": "\n".join(solution_lines(p, step_format=cfg.step_format)),
                 "slip": slip,
                 "steps": len(p.ops),
             })
@@ -329,7 +351,7 @@ def write_splits(out_dir: str | Path, cfg: ArithmeticConfig, sizes: dict[str, in
 
 _PROMPT_RE = re.compile(r"Compute:\s*(\d+)((?:\s*[-+*]\s*\d+)+)")
 _OP_RE = re.compile(r"([-+*])\s*(\d+)")
-_LINE_RE = re.compile(r"^\s*(-?\d+)\s*([-+*])\s*(\d+)\s*=\s*(-?\d+)\s*$")
+_LINE_RE = re.compile(r"^\s*(?:Step\s+\d+\s*:\s*)?(-?\d+)\s*([-+*])\s*(\d+)\s*=\s*(-?\d+)\s*$")
 _BOX_RE = re.compile(r"^\s*\\boxed\{\s*(-?\d+)\s*\}\s*$")
 
 
@@ -348,7 +370,7 @@ def check_steps(prompt: str, steps: list[str]) -> list[int]:
     previous line (the problem's start value for the first line), and ``op b`` is the problem's next
     operation; ``\\boxed{v}`` is right when every operation has been written, ``v`` is the last
     written result and no box came before. Blank lines are right; any other text is wrong. Each line
-    is judged on its own operands: after a slip (``47+8=45``) the next line ``45-5=40`` is right,
+    is judged on its own operands (a verbose line's ``Step k:`` label is allowed and not judged): after a slip (``47+8=45``) the next line ``45-5=40`` is right,
     so the first wrong step is the slip. When the prompt holds no ``Compute:`` problem, only the
     arithmetic and the chaining of the lines are checked.
     """

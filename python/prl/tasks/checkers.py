@@ -1,10 +1,11 @@
 """Step checkers by task: ``checker(prompt, steps) -> [0/1 per step]``, exact rules, no model.
 
-A task registers its checker with :func:`register_step_checker`; ``python -m prl.prm label --rule
+A task registers its checker with :func:`register_step_checker` (optionally with ``detect``: whether a
+prompt belongs to the task, which lets ``log.credit_task=auto`` find the checker from the data); ``python -m prl.prm label --rule
 TASK``, the ``rule`` process-reward source (``process_reward.rule.task``) and the scoring of PRMs
 against rule labels read it from here::
 
-    @register_step_checker("my_task")
+    @register_step_checker("my_task", detect=lambda prompt: prompt.startswith("Solve:"))
     def check(prompt: str, steps: list[str]) -> list[int]: ...
 
 Built in: ``arithmetic`` (:func:`prl.tasks.arithmetic.check_steps`: each line's computation checked
@@ -16,15 +17,19 @@ from __future__ import annotations
 import difflib
 from typing import Callable
 
-__all__ = ["STEP_CHECKERS", "register_step_checker", "get_step_checker"]
+__all__ = ["STEP_CHECKERS", "STEP_DETECTORS", "register_step_checker", "get_step_checker"]
 
 StepChecker = Callable[[str, list[str]], list[int]]
 STEP_CHECKERS: dict[str, StepChecker] = {}
+STEP_DETECTORS: dict[str, Callable[[str], bool]] = {}
 
 
-def register_step_checker(task: str) -> Callable[[StepChecker], StepChecker]:
+def register_step_checker(task: str, detect: Callable[[str], bool] | None = None
+                          ) -> Callable[[StepChecker], StepChecker]:
     def deco(fn: StepChecker) -> StepChecker:
         STEP_CHECKERS[task] = fn
+        if detect is not None:
+            STEP_DETECTORS[task] = detect
         return fn
 
     return deco
@@ -40,9 +45,9 @@ def get_step_checker(task: str) -> StepChecker:
 
 
 def _register_builtins() -> None:
-    from prl.tasks.arithmetic import check_steps
+    from prl.tasks.arithmetic import check_steps, parse_problem
 
-    register_step_checker("arithmetic")(check_steps)
+    register_step_checker("arithmetic", detect=lambda prompt: parse_problem(prompt) is not None)(check_steps)
 
 
 _register_builtins()
