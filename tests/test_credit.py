@@ -191,3 +191,19 @@ def test_credit_off_and_bad_task_refused(tmp_path, arith_train):
     assert not any(k.startswith("credit/") for m in steps for k in m)
     with pytest.raises(ConfigError, match="log.credit_task"):
         load_config(None, tiny_overrides(tmp_path / "x", **{"log.credit_task": "algebra"}))
+
+
+def test_cli_on_a_saved_prime_run(tmp_path, arith_train, capsys):
+    """python -m prl.credit --run DIR: PRL's term, PRIME's implicit PRM (from the checkpoint) and the rule."""
+    from prl.credit import main
+
+    _run(tmp_path, arith_train, **{"algo.name": "prime", "train.steps": 2, "log.samples_every": 0,
+                                   "algo.filter.enabled": "off", "ckpt.save_final": True})
+    run = tmp_path / "run"
+    assert main(["--run", str(run), "--limit", "4", "--n", "2"]) == 0
+    res = json.loads((run / "credit.json").read_text())
+    assert set(res["signals"]) == {"prl", "implicit_prm", "rule"}
+    assert res["signals"]["rule"]["argmin_acc"] == 1.0 and res["prompts"] == 4 and res["responses"] == 8
+    out = capsys.readouterr().out
+    assert "| implicit_prm |" in out and "written:" in out
+    assert main(["--run", str(tmp_path / "nowhere")]) == 2

@@ -32,13 +32,14 @@ Steps are newline steps (the checker judges lines), whatever split the estimator
 
 In training (``log.credit_every``) the step logs ``credit/<signal>/<metric>`` for the signals the
 batch carries; the samples log gets each step's text, label and credit. For a saved run:
-``python -m prl.credit --run DIR`` (prl.credit_cli).
+``python -m prl.credit --run DIR``.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -178,3 +179,167 @@ def format_table(results: dict[str, dict[str, float]]) -> str:
                  for c in cols]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------ CLI
+def _checkpoint_dir(run_dir: Path, which: str) -> Path:
+    """final (OUTPUT_DIR/final, else the newest checkpoint), latest (the newest checkpoint) or a path."""
+    from prl.checkpoint import find_latest
+    from prl.errors import ConfigError
+
+    if which not in ("final", "latest"):
+        p = Path(which)
+        if not (p / "config.json").is_file() and not (p / "policy" / "config.json").is_file():
+            raise ConfigError(f"--checkpoint {which}: neither an HF model directory nor a checkpoint (no config.json)")
+        return p
+    if which == "final" and (run_dir / "final" / "config.json").is_file():
+        return run_dir / "final"
+    latest = find_latest(run_dir / "checkpoints")
+    if latest is None:
+        raise ConfigError(f"{run_dir}: no final model and no complete checkpoint in {run_dir / 'checkpoints'}")
+    return Path(latest)
+
+
+def _implicit_prm_dir(run_dir: Path, ck: Path) -> Path | None:
+    """A PRIME run's implicit PRM: the checkpoint's ``prm``; for ``final`` (which holds the policy only)
+    the newest checkpoint's."""
+    from prl.checkpoint import find_latest
+
+    latest = find_latest(run_dir / "checkpoints")
+    for d in (ck / "prm", *([Path(latest) / "prm"] if latest is not None and ck.name == "final" else [])):
+        if (d / "config.json").is_file():
+            return d
+    return None
+
+
+def credit_of_run(run_dir: str | Path, *, checkpoint: str = "final", limit: int = 64, n: int = 4,
+                  prm: str | None = None, seed: int = 0, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """The credit diagnostics of a saved run's policy on held-out prompts: ``n`` samples of the first
+    ``limit`` held-out prompts at the run's sampling temperature, steps judged by the run's step checker,
+    and every signal that can be computed: PRL's KL term (the checkpoint against the reference), the
+    run's implicit PRM (a PRIME checkpoint's ``prm``), an explicit PRM (``prm`` or the run's own), and
+    the rule checker itself (the upper bound: 1.0 by construction)."""
+    from prl import distributed as D
+    from prl.batch import build_batch
+    from prl.bootstrap import resolve_demo, resolve_packaged
+    from prl.config import load_config
+    from prl.errors import ConfigError
+    from prl.lockstep import LockstepForward
+    from prl.modeling import load_tokenizer
+    from prl.prm import place_step_rewards, split_rollouts
+    from prl.rewards import score
+    from prl.rollout import HFEngine, SamplingParams
+    from prl.setup import encode_items, load_model, load_splits
+    from prl.tasks.checkers import get_step_checker
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise ConfigError(f"--run {run_dir}: no config.yaml (not a prl run directory)")
+    cfg = load_config(str(run_dir / "config.yaml"), [])
+    cfg.train.device = "cpu" if cfg.train.device == "auto" and not torch.cuda.is_available() else cfg.train.device
+    resolve_demo(cfg)
+    resolve_packaged(cfg)
+    ck = _checkpoint_dir(run_dir, checkpoint)
+    policy_dir = ck / "policy" if (ck / "policy" / "config.json").is_file() else ck
+    init_dir = Path(cfg.model.ref_path or (run_dir / "init_model" if cfg.model.init == "tiny" else cfg.model.path))
+    env, device = D.DistEnv(), torch.device(cfg.train.device if cfg.train.device != "auto" else "cpu")
+    _, held = load_splits(cfg)
+    task = detect_checker(cfg.log.credit_task if cfg.log.credit_task != "none" else "auto", [e.prompt for e in held])
+    if task is None:
+        raise ConfigError(f"{run_dir}: no step checker applies to the held-out prompts (log.credit_task="
+                          f"{cfg.log.credit_task!r}); the credit diagnostics need checkable steps")
+    tok = load_tokenizer(policy_dir)
+    items = encode_items(tok, held[:limit], cfg, "evaluation")
+    policy = load_model(policy_dir, cfg, device, env, trainable=False)
+    ref = load_model(init_dir, cfg, device, env, trainable=False)
+    log(f"[prl credit] {len(items)} prompts x {n} samples from {policy_dir} (reference {init_dir}, checker {task})")
+    engine = HFEngine(policy, tok, batch_size=cfg.rollout.batch_size)
+    groups = engine.generate([it["ids"] for it in items], SamplingParams(
+        n=n, temperature=cfg.rollout.temperature, max_new_tokens=cfg.rollout.max_new_tokens, seed=seed))
+    rollouts = [r for g in groups for r in g]
+    group_ids = [i for i, g in enumerate(groups) for _ in g]
+    prompts = [items[i]["prompt"] for i in group_ids]
+    scored = score([r.text for r in rollouts], [items[i]["answer"] for i in group_ids], cfg.reward)
+    b = build_batch(rollouts, engine.pad_token_id, device)
+    forward = LockstepForward(env, device, micro_batch_size=cfg.train.micro_batch_size,
+                              temperature=cfg.rollout.temperature)
+    mask = b.response_mask > 0
+    d = torch.where(mask, forward.logp_all(policy, b)[0] - forward.logp_all(ref, b)[0], 0.0)  # [B, T]
+    signals: dict[str, tuple[CreditSignal, Tensor]] = {"prl": (prl_signal(), -d / cfg.algo.prl.eta)}
+    implicit_dir = _implicit_prm_dir(run_dir, ck)
+    if implicit_dir is not None:  # PRIME's implicit PRM, at temperature 1 against the reference
+        implicit = load_model(implicit_dir, cfg, device, env, trainable=False)
+        beta = cfg.process_reward.implicit_prm.beta
+        q = forward.logp_all(implicit, b, sampling_temperature=False)[0] - forward.logp_all(
+            ref, b, sampling_temperature=False)[0]
+        signals["implicit_prm"] = (signal_for_source("implicit_prm", None), torch.where(mask, beta * q, 0.0))
+    prm_path = prm or (cfg.process_reward.explicit_prm.path if cfg.source_name() == "explicit_prm" else None)
+    split = split_rollouts(rollouts, CREDIT_STEPS)
+    lasts = [last for _, last in split]
+    if prm_path:
+        from prl.prm import StepScorer
+
+        scores = StepScorer(prm_path, device=device).score(prompts, [steps for steps, _ in split])
+        signals["explicit_prm"] = (signal_for_source("explicit_prm", None),
+                                   place_step_rewards(scores, lasts, b.B, b.T, device))
+    check = get_step_checker(task)
+    labels = [check(p, steps) if steps else [] for p, (steps, _) in zip(prompts, split)]
+    signals["rule"] = (CreditSignal("rule", 0.5, "min"), place_step_rewards(labels, lasts, b.B, b.T, device))
+    rep = measure_batch(check, prompts, rollouts, signals, scored.correct.tolist(), group_ids)
+    by_signal: dict[str, dict[str, float]] = {name: {} for name in signals}
+    for k, v in rep.metrics.items():
+        parts = k.split("/")
+        if len(parts) == 3:
+            by_signal[parts[1]][parts[2]] = v
+    return {"run": str(run_dir), "checkpoint": str(ck), "checker": task, "prompts": len(items), "samples": n,
+            "accuracy": float(scored.correct.mean()), "responses": rep.metrics.get("credit/responses", 0.0),
+            "with_error": rep.metrics.get("credit/with_error", 0.0), "signals": by_signal}
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import json
+    import sys
+
+    from prl.errors import PrlError
+    from prl.io import write_text_atomic
+
+    ap = argparse.ArgumentParser(
+        prog="python -m prl.credit",
+        description="Credit diagnostics of a saved run: does each process signal (PRL's KL term, PRIME's implicit "
+                    "PRM, an explicit PRM, the rule checker) give the least credit to the first wrong step, and "
+                    "rank correct responses above wrong ones of the same prompt? Samples held-out responses "
+                    "from the run's checkpoint and judges their steps with the task's step checker.",
+        epilog="Metrics: first_error_acc / no_error_acc / processbench_f1 (threshold per signal: 0 for PRL and "
+               "the implicit PRM, 0.5 for PRM scores and rule labels), argmin_acc and step_auc (threshold-free), "
+               "rank_auc (correct vs wrong responses of one prompt). Writes RUN/credit.json.")
+    ap.add_argument("--run", required=True, help="the run's OUTPUT_DIR (holds config.yaml, final/, checkpoints/)")
+    ap.add_argument("--checkpoint", default="final", help="'final' (default), 'latest' or a checkpoint directory")
+    ap.add_argument("--limit", type=int, default=64, help="held-out prompts to sample (default 64)")
+    ap.add_argument("--n", type=int, default=4, help="samples per prompt (default 4)")
+    ap.add_argument("--prm", default=None, help="an explicit PRM directory to score too (python -m prl.prm train)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    ap.add_argument("--out", default=None, help="JSON output (default RUN/credit.json)")
+    a = ap.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()  # no per-shard bars between the lines that matter
+    try:
+        res = credit_of_run(a.run, checkpoint=a.checkpoint, limit=a.limit, n=a.n, prm=a.prm, seed=a.seed,
+                            log=lambda s: print(s, file=sys.stderr))
+    except PrlError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    out = Path(a.out) if a.out else Path(a.run) / "credit.json"
+    write_text_atomic(out, json.dumps(res, indent=2) + "\n")
+    print(f"{res['responses']:.0f} responses ({res['with_error']:.0f} with a wrong step), accuracy {res['accuracy']:.3f}")
+    print(format_table(res["signals"]))
+    print(f"written: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
