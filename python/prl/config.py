@@ -82,6 +82,9 @@ class ModelConfig:
     tokenizer_path: str | None = _f(None, "tokenizer directory (default: model.path)")
     ref_path: str | None = _f(None, "reference model directory (default: the initial policy)")
     dtype: Literal["float32", "bfloat16", "float16"] = _f("float32", "parameter dtype of policy, reference and PRM")
+    autocast: Literal["off", "bf16"] = _f(
+        "off", "'bf16': run the forwards (update, log-prob passes, transformers generation) under torch.autocast in "
+        "bfloat16 over float32 master weights (needs model.dtype=float32 and a CPU/GPU with native bf16; prl.precision)")
     gradient_checkpointing: bool = _f(False, "recompute activations in the backward pass (saves memory)")
     tiny: TinyModelConfig = _sub(TinyModelConfig)
 
@@ -440,7 +443,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     bad = ConfigError(f"config key '{key}': expected {_type_name(tp)}, got {value!r} ({type(value).__name__})")
     if origin is Literal:
         choices = typing.get_args(tp)
-        if isinstance(value, bool) and {"on", "off"} <= set(choices):  # YAML 1.1 reads on/off as booleans
+        if isinstance(value, bool) and {"on", "off"} & set(choices):  # YAML 1.1 reads on/off as booleans
             value = "on" if value else "off"
         if value not in choices:
             raise ConfigError(f"config key '{key}': {value!r} is not one of {', '.join(map(repr, choices))}"
@@ -710,6 +713,10 @@ def validate(cfg: Config) -> None:
          "is required (a JSONL, Parquet, Arrow file or datasets directory)")
     _validate_components(cfg)
     _validate_settings(cfg, "", cfg)
+    if cfg.model.autocast != "off":
+        from prl.precision import check_autocast
+
+        check_autocast(cfg.model.autocast, cfg.train.device, cfg.model.dtype)
 
 
 def _validate_components(cfg: Config) -> None:

@@ -22,14 +22,17 @@ from torch import Tensor
 
 from prl import distributed as D
 from prl.logprobs import response_logprobs
+from prl.precision import autocast as autocast_ctx
 from prl.rollout import oom_message
 
 __all__ = ["LockstepForward"]
 
 
 class LockstepForward:
-    def __init__(self, env: D.DistEnv, device: torch.device, *, micro_batch_size: int, temperature: float):
+    def __init__(self, env: D.DistEnv, device: torch.device, *, micro_batch_size: int, temperature: float,
+                 autocast: str = "off"):
         self.env, self.device = env, device
+        self.autocast = autocast  # model.autocast: "bf16" runs the forwards under torch.autocast (prl.precision)
         self.micro_batch_size = micro_batch_size
         # the trainer's log-probs use the sampling temperature (as the engine did); greedy sampling: 1
         self.temperature = temperature if temperature > 0 else 1.0
@@ -45,7 +48,7 @@ class LockstepForward:
         att = b.attention_mask[idx, b.P - P_b: b.P + T_b]
         temp = self.temperature if sampling_temperature else 1.0
         prompt_pass = "shared" if self.env.distributed else "auto"
-        with torch.set_grad_enabled(grad):
+        with torch.set_grad_enabled(grad), autocast_ctx(self.autocast, self.device):
             try:
                 lp, ent = response_logprobs(model, ids, att, T_b, temperature=temp, with_entropy=entropy,
                                             prompt_pass=prompt_pass)

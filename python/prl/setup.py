@@ -204,4 +204,5 @@ def build_engine(cfg: Config, policy: torch.nn.Module, tokenizer: Any, policy_di
                            gpu_memory_utilization=v.gpu_memory_utilization, max_model_len=v.max_model_len,
                            enable_sleep_mode=v.enable_sleep_mode)
     return make_engine(cfg.rollout.engine, model=policy, tokenizer=tokenizer, batch_size=cfg.rollout.batch_size,
-                       synced_gpus=env.distributed, fast=cfg.rollout.hf_decoder == "prl")
+                       synced_gpus=env.distributed, fast=cfg.rollout.hf_decoder == "prl",
+                       autocast=cfg.model.autocast)

@@ -25,6 +25,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from prl.precision import autocast as autocast_ctx
+
 from .base import Rollout, RolloutEngine, SamplingParams
 from .offsets import token_offsets
 
@@ -68,7 +70,8 @@ class HFEngine(RolloutEngine):
     name = "hf"
 
     def __init__(self, model: torch.nn.Module, tokenizer: Any, *, batch_size: int = 64,
-                 eos_token_ids: Sequence[int] | None = None, synced_gpus: bool = False, fast: bool = True):
+                 eos_token_ids: Sequence[int] | None = None, synced_gpus: bool = False, fast: bool = True,
+                 autocast: str = "off"):
         if tokenizer.pad_token_id is None and tokenizer.eos_token_id is None:
             raise ValueError("HFEngine: the tokenizer has neither pad_token nor eos_token")
         self.model = model
@@ -78,6 +81,7 @@ class HFEngine(RolloutEngine):
         # until all ranks are done (transformers' synced_gpus)
         self.synced_gpus = bool(synced_gpus)
         self.fast = bool(fast) and not self.synced_gpus
+        self.autocast = autocast  # model.autocast: "bf16" generates under torch.autocast (prl.precision)
         eos = list(eos_token_ids) if eos_token_ids is not None else [tokenizer.eos_token_id]
         self.eos_token_ids = [int(e) for e in eos if e is not None]
         if not self.eos_token_ids:
@@ -134,7 +138,7 @@ class HFEngine(RolloutEngine):
         self.model.eval()
         out: list[list[Rollout]] = [[] for _ in prompt_ids]
         try:
-            with self._rng(params.seed):
+            with self._rng(params.seed), autocast_ctx(self.autocast, dev):
                 for s in range(0, len(flat), self.batch_size):
                     chunk = flat[s: s + self.batch_size]
                     L = max(len(p) for _, p in chunk)
