@@ -4,6 +4,7 @@ benches/RESULTS.md)."""
 from __future__ import annotations
 
 import math
+import os
 
 from pathlib import Path
 
@@ -50,3 +51,41 @@ def test_sft_control_checked_before_any_run(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--sft-control" in err and "model.init=demo" in err, err
     assert not (tmp_path / "out").exists()  # no run was started
+
+
+def test_split_overrides_keeps_commas_inside_values():
+    from prl.compare import _split_overrides
+
+    assert _split_overrides("algo.name=prl,algo.prl.steps=balanced:8,32,eval.k=[1, 8]") == [
+        "algo.name=prl", "algo.prl.steps=balanced:8,32", "eval.k=[1, 8]"]
+
+
+def test_credit_table_means_over_steps_then_seeds():
+    from prl.compare import render_credit_table
+
+    def run(vals):
+        r = _run([(0, 0.5), (10, 0.6)], 0.6)
+        r["metrics"] += [{"step": s, "credit/rule/argmin_acc": v, "credit/responses": 9} for s, v in vals]
+        return r
+
+    t = summarize({"pg": [run([(5, 0.2), (10, 0.4)]), run([(5, 0.5), (10, 0.5)])], "grpo": [run([])]}, 8)
+    m, sd = t["pg"]["credit"]["rule"]["argmin_acc"]
+    assert math.isclose(m, 0.4) and math.isclose(sd, math.sqrt(0.02))  # seeds: 0.3 and 0.5
+    md = render_credit_table(t)
+    assert "| pg | rule | n/a | 0.400 +- 0.141 |" in md and "| grpo |" not in md
+    assert render_credit_table(summarize({"grpo": [run([])]}, 8)) == ""
+
+
+def test_named_variants_in_parallel_with_partial_tables_and_skip_done(tmp_path):
+    out = tmp_path / "out"
+    args = ["--config", RECIPE, "--seeds", "1", "--algos", "", "--no-sft-control", "--jobs", "2", "--out", str(out),
+            "--variant", "prl fixed=algo.name=prl,algo.prl.steps=fixed:1", "--variant", "grpo=algo.name=grpo",
+            "train.steps=2", "eval.every=0", "log.plot=false"]
+    assert main(args) == 0
+    md = (out / "compare.md").read_text()
+    assert "| prl fixed | 1 |" in md and "| grpo | 1 |" in md
+    cfg = (out / "prl_fixed-seed0" / "config.yaml").read_text()
+    assert "steps: 'fixed:1'" in cfg and f"threads: {max((os.cpu_count() or 1) // 2, 1)}" in cfg  # cores / jobs
+    before = (out / "grpo-seed0" / "metrics.jsonl").stat().st_mtime_ns
+    assert main(args + ["--skip-done"]) == 0
+    assert (out / "grpo-seed0" / "metrics.jsonl").stat().st_mtime_ns == before  # reused, not rerun

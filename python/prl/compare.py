@@ -21,7 +21,9 @@ greedy accuracy reaches GRPO's final one), ``OUT/compare.json`` (every figure) a
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -73,12 +75,43 @@ def summarize(results: dict[str, list[dict[str, Any]]], n: int, baseline: str = 
         curves = [dict(_eval_curve(r["metrics"], "eval/greedy_acc")) for r in runs]
         common = sorted(set.intersection(*(set(c) for c in curves))) if curves else []
         row["curve"] = [(s, statistics.fmean(c[s] for c in curves)) for s in common]
+        row["credit"] = _credit_summary(runs)
         table[variant] = row
     if baseline in table:
         target = table[baseline]["eval/greedy_acc"][0]
         for row in table.values():
             row["steps_to_baseline_final"] = next((s for s, a in row["curve"] if s > 0 and a >= target - 1e-9), None)
     return table
+
+
+CREDIT_COLUMNS = ("first_error_acc", "argmin_acc", "step_auc", "processbench_f1", "rank_auc")
+
+
+def _credit_summary(runs: list[dict[str, Any]]) -> dict[str, dict[str, tuple[float, float]]]:
+    """signal -> metric -> (mean, sd) over seeds of each run's mean over its logged credit/<signal>/<metric>."""
+    per_run: list[dict[tuple[str, str], float]] = []
+    for r in runs:
+        vals: dict[tuple[str, str], list[float]] = {}
+        for row in r["metrics"]:
+            for k, v in row.items():
+                parts = k.split("/")
+                if len(parts) == 3 and parts[0] == "credit" and parts[2] in CREDIT_COLUMNS and v == v:
+                    vals.setdefault((parts[1], parts[2]), []).append(float(v))
+        per_run.append({k: statistics.fmean(v) for k, v in vals.items()})
+    out: dict[str, dict[str, tuple[float, float]]] = {}
+    for sig, met in sorted({k for pr in per_run for k in pr}):
+        out.setdefault(sig, {})[met] = _mean_sd([pr[(sig, met)] for pr in per_run if (sig, met) in pr])
+    return out
+
+
+def render_credit_table(table: dict[str, Any]) -> str:
+    """Credit metrics of each variant's process signals (mean over the run's credit steps, then over seeds)."""
+    lines = [f"| variant | signal | {' | '.join(CREDIT_COLUMNS)} |", "|---|---|" + "---|" * len(CREDIT_COLUMNS)]
+    for v, row in table.items():
+        for sig, mets in row.get("credit", {}).items():
+            lines.append(f"| {v} | {sig} | " + " | ".join(_fmt(mets.get(c, (float('nan'), 0.0)))
+                                                          for c in CREDIT_COLUMNS) + " |")
+    return "\n".join(lines) + "\n" if len(lines) > 2 else ""
 
 
 def _fmt(ms: tuple[float, float]) -> str:
@@ -122,6 +155,38 @@ def _plot(results: dict[str, list[dict[str, Any]]], out: Path) -> None:
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)
+
+
+def _split_overrides(text: str) -> list[str]:
+    """'a=1,b=[1, 2],c=x' -> ['a=1', 'b=[1, 2]', 'c=x']: commas inside brackets stay; a comma starts a new
+    override only when what follows looks like a key (``name=``)."""
+    import re
+
+    out: list[str] = []
+    depth = 0
+    cur = ""
+    for i, ch in enumerate(text):
+        depth += ch in "[{("
+        depth -= ch in "]})"
+        if ch == "," and depth == 0 and re.match(r"\s*[A-Za-z_][\w.]*=", text[i + 1:]):
+            out.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    out.append(cur.strip())
+    return out
+
+
+def _finished(run_dir: Path) -> bool:
+    try:
+        return any("eval/final" in r for r in read_metrics(run_dir))
+    except (FileNotFoundError, ValueError):
+        return False
+
+
+def _recorded_wall(run_dir: Path) -> float:
+    """A finished run's wall time, from its metrics' time/step (the subprocess's own start-up not included)."""
+    return float(sum(r.get("time/step", 0.0) for r in read_metrics(run_dir)))
 
 
 def _train(config: str, overrides: list[str], run_dir: Path, log) -> dict[str, Any]:
@@ -188,6 +253,9 @@ def _sft_control(cfg, seconds: float, run_dir: Path, n: int, seed: int, log) -> 
 def _write(results, out: Path, n: int, a, variants, t_all: float) -> str:
     table = summarize(results, n, baseline=a.baseline)
     md = render_table(table, n, baseline=a.baseline)
+    credit = render_credit_table(table)
+    if credit:
+        md += "\nCredit diagnostics (prl.credit; mean over each run's logged credit steps, then over seeds):\n\n" + credit
     (out / "compare.md").write_text(md)
     (out / "compare.json").write_text(json.dumps({"table": table, "variants": [v for v, _ in variants],
                                                   "overrides": a.overrides, "config": a.config,
@@ -206,6 +274,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ablate", action="append", default=[],
                     help="KEY=V1;V2;... : one variant per value (for each algo); repeatable")
     ap.add_argument("--out", default="runs/compare", help="output directory")
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME=K=V,K=V",
+                    help="a named variant with its own overrides, e.g. 'prl balanced=algo.name=prl,algo.prl.steps="
+                         "balanced:8,32' (repeatable; runs after the --algos variants; --algos '' for these only)")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="runs at a time (each gets train.threads = cores / jobs unless set in the overrides)")
+    ap.add_argument("--skip-done", action="store_true",
+                    help="reuse a run whose directory already holds a finished run (eval/final in metrics.jsonl)")
     ap.add_argument("--baseline", default="grpo", help="the variant whose final accuracy defines 'steps to reach'")
     sft = ap.add_mutually_exclusive_group()
     sft.add_argument("--sft-control", dest="sft_control", action="store_true", default=True,
@@ -233,6 +308,12 @@ def main(argv: list[str] | None = None) -> int:
         for key, vals in ablations:
             for v in vals:
                 variants.append((f"{algo} {key.split('.')[-1]}={v}", [f"algo.name={algo}", f"{key}={v}"]))
+    for spec in a.variant:
+        name, sep, rest = spec.partition("=")
+        if not sep or not name.strip():
+            print(f"error: --variant {spec!r}: expected NAME=KEY=V,KEY=V", file=sys.stderr)
+            return 2
+        variants.append((name.strip(), [kv for kv in _split_overrides(rest) if kv]))
     for _, ov in variants:  # fail fast on a bad key or value
         try:
             load_config(a.config, a.overrides + ov)
@@ -251,13 +332,31 @@ def main(argv: list[str] | None = None) -> int:
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
-    results: dict[str, list[dict[str, Any]]] = {}
     t_all = time.perf_counter()
+    threads = [] if a.jobs <= 1 or any(o.startswith("train.threads=") for o in a.overrides) else [
+        f"train.threads={max((os.cpu_count() or 1) // a.jobs, 1)}"]
+    jobs = []  # (variant, seed, overrides, run dir), variant by variant
     for name, ov in variants:
-        log(f"[compare] {name}: {a.seeds} seed(s)")
         safe = name.replace(" ", "_").replace("=", "-").replace(":", "").replace(",", "_").replace("/", "_")
-        results[name] = [_train(a.config, a.overrides + ov + [f"train.seed={s}"], out / f"{safe}-seed{s}", log)
-                         for s in range(a.seeds)]
+        jobs += [(name, s, a.overrides + threads + ov + [f"train.seed={s}"], out / f"{safe}-seed{s}")
+                 for s in range(a.seeds)]
+    done: dict[tuple[str, int], dict[str, Any]] = {}
+
+    def run_one(job: tuple[str, int, list[str], Path]) -> dict[str, Any]:
+        name, seed, ov, run_dir = job
+        if a.skip_done and _finished(run_dir):
+            log(f"  {run_dir.name}: done before, reused")
+            return {"metrics": read_metrics(run_dir), "wall_s": _recorded_wall(run_dir)}
+        return _train(a.config, ov, run_dir, log)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(a.jobs, 1)) as pool:
+        futures = {pool.submit(run_one, job): job for job in jobs}
+        for fut in concurrent.futures.as_completed(futures):
+            name, seed = futures[fut][:2]
+            done[(name, seed)] = fut.result()
+            partial = {v: [done[(v, s)] for s in range(a.seeds) if (v, s) in done] for v, _ in variants}
+            _write({v: r for v, r in partial.items() if r}, out, n, a, variants, t_all)  # a table as runs finish
+    results: dict[str, list[dict[str, Any]]] = {v: [done[(v, s)] for s in range(a.seeds)] for v, _ in variants}
     _write(results, out, n, a, variants, t_all)  # the RL table first, in case the control fails
     if a.sft_control:
         seconds = statistics.fmean(r["wall_s"] for runs in results.values() for r in runs)

@@ -241,7 +241,7 @@ def credit_of_run(run_dir: str | Path, *, checkpoint: str = "final", limit: int 
     resolve_packaged(cfg)
     ck = _checkpoint_dir(run_dir, checkpoint)
     policy_dir = ck / "policy" if (ck / "policy" / "config.json").is_file() else ck
-    init_dir = Path(cfg.model.ref_path or (run_dir / "init_model" if cfg.model.init == "tiny" else cfg.model.path))
+    init_dir = Path(cfg.model.ref_path or (run_dir / "init_model" if cfg.model.init == "tiny" else str(cfg.model.path)))
     env, device = D.DistEnv(), torch.device(cfg.train.device if cfg.train.device != "auto" else "cpu")
     _, held = load_splits(cfg)
     task = detect_checker(cfg.log.credit_task if cfg.log.credit_task != "none" else "auto", [e.prompt for e in held])
@@ -265,15 +265,15 @@ def credit_of_run(run_dir: str | Path, *, checkpoint: str = "final", limit: int 
                               temperature=cfg.rollout.temperature)
     mask = b.response_mask > 0
     d = torch.where(mask, forward.logp_all(policy, b)[0] - forward.logp_all(ref, b)[0], 0.0)  # [B, T]
-    signals: dict[str, tuple[CreditSignal, Tensor]] = {"prl": (prl_signal(), -d / cfg.algo.prl.eta)}
+    signals: dict[str, tuple[CreditSignal, Tensor]] = {"prl": (prl_signal(), -d / getattr(cfg.algo, "prl").eta)}
     implicit_dir = _implicit_prm_dir(run_dir, ck)
     if implicit_dir is not None:  # PRIME's implicit PRM, at temperature 1 against the reference
         implicit = load_model(implicit_dir, cfg, device, env, trainable=False)
-        beta = cfg.process_reward.implicit_prm.beta
+        beta = getattr(cfg.process_reward, "implicit_prm").beta  # sections built from the registries
         q = forward.logp_all(implicit, b, sampling_temperature=False)[0] - forward.logp_all(
             ref, b, sampling_temperature=False)[0]
         signals["implicit_prm"] = (signal_for_source("implicit_prm", None), torch.where(mask, beta * q, 0.0))
-    prm_path = prm or (cfg.process_reward.explicit_prm.path if cfg.source_name() == "explicit_prm" else None)
+    prm_path = prm or (getattr(cfg.process_reward, "explicit_prm").path if cfg.source_name() == "explicit_prm" else None)
     split = split_rollouts(rollouts, CREDIT_STEPS)
     lasts = [last for _, last in split]
     if prm_path:

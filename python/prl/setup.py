@@ -103,6 +103,9 @@ def record_config(out_dir: Path, cfg: Config, *, resumed: bool, step: int = 0) -
 
 
 def seed_everything(cfg: Config) -> None:
+    """Seeds, determinism and the thread count (train.threads) of this process."""
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
     if cfg.train.deterministic:
         torch.use_deterministic_algorithms(True)
     torch.manual_seed(cfg.train.seed)
