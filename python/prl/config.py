@@ -245,6 +245,7 @@ class TrainConfig:
     output_dir: str = _f("runs/default", "run directory: metrics, samples, TensorBoard, checkpoints, plots")
     max_bad_steps: int = _f(3, "abort after this many consecutive steps with a NaN/inf loss or gradient")
     deterministic: bool = _f(False, "torch.use_deterministic_algorithms (slower; CPU runs are deterministic anyway)")
+    threads: int = _f(0, "torch CPU threads (0: torch's default, all cores); 1 lets runs share a machine side by side")
 
 
 @dataclass
@@ -698,6 +699,7 @@ def validate(cfg: Config) -> None:
     need(0 <= cfg.optim.min_lr_ratio <= 1, "optim.min_lr_ratio", "must lie in [0, 1]")
     need(cfg.eval.n >= 0, "eval.n", "must be >= 0")
     need(cfg.log.kl_ref_every >= 0, "log.kl_ref_every", "must be >= 0 (0: never)")
+    need(cfg.train.threads >= 0, "train.threads", "must be >= 0 (0: torch's default)")
     need(cfg.log.credit_every >= 0, "log.credit_every", "must be >= 0 (0: never)")
     from prl.tasks.checkers import STEP_CHECKERS
 
