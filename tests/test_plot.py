@@ -92,3 +92,17 @@ def test_plot_run_writes_pngs_and_closes_figures(tmp_path):
     assert all(p.stat().st_size > 1000 for p in paths)
     assert main([str(tmp_path / "nothing")]) == 2
     assert set(PANELS) >= {"reward", "accuracy", "eval"}
+
+
+def test_credit_panel_draws_each_signal_and_skips_the_counts(tmp_path):
+    from prl.plot import _keys
+
+    recs = [{"step": 5, "credit/prl/argmin_acc": 0.3, "credit/rule/argmin_acc": 1.0, "credit/prl/step_auc": 0.6,
+             "credit/responses": 128, "credit/prl/first_error_acc": 0.1}]
+    assert _keys(recs, PANELS["credit"]) == ["credit/prl/argmin_acc", "credit/rule/argmin_acc", "credit/prl/step_auc"]
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text("".join(json.dumps({**r, "step": s}) + "\n" for s in (5, 10) for r in recs))
+    figs = figures(run)
+    assert "credit" in figs
+    plt.close("all")

@@ -4,7 +4,7 @@
 
 Reads RUN_DIR/metrics.jsonl and writes RUN_DIR/plots/*.png (or --out): reward, accuracy, KL,
 entropy, response length, evaluation (greedy accuracy, avg@n, pass@k), PRM, clip fraction, gradient
-norm and an overview grid. Every y axis names its quantity; a noisy series (many points that jump
+norm, credit diagnostics (prl.credit) and an overview grid. Every y axis names its quantity; a noisy series (many points that jump
 about) is drawn as faint raw points under an exponential moving average; a series identical to
 another in its panel (e.g. acc/pass@1 and acc/mean) is dashed with markers and labelled "(= other)".
 """
@@ -12,13 +12,14 @@ another in its panel (e.g. acc/pass@1 and acc/mean) is dashed with markers and l
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import sys
 from pathlib import Path
 from typing import Any
 
 __all__ = ["plot_run", "figures", "main", "PANELS", "YLABELS", "ema"]
 
-# panel name -> metric keys (a key ending in '*' matches every key with that prefix)
+# panel name -> metric keys ('*' matches any run of characters: 'eval/pass@*', 'credit/*/step_auc')
 PANELS: dict[str, list[str]] = {
     "reward": ["reward/mean"],
     "accuracy": ["acc/mean", "acc/pass@*"],
@@ -29,6 +30,7 @@ PANELS: dict[str, list[str]] = {
     "prm": ["prm/acc", "prm/auc", "prm/auc_all", "prm/loss"],
     "clipfrac": ["actor/pg_clipfrac"],
     "grad_norm": ["actor/grad_norm"],
+    "credit": ["credit/*/argmin_acc", "credit/*/step_auc", "credit/*/rank_auc"],
 }
 # panel name -> what its y axis measures
 YLABELS: dict[str, str] = {
@@ -41,6 +43,7 @@ YLABELS: dict[str, str] = {
     "prm": "PRM accuracy / AUC / loss",
     "clipfrac": "fraction of tokens clipped",
     "grad_norm": "gradient norm",
+    "credit": "first-error argmin acc / step AUC / rank AUC",
 }
 NOISY_MIN_POINTS = 8  # fewer points are drawn as they are, with markers
 NOISY_ROUGHNESS = 0.15  # mean |step-to-step change| / range above which a series gets an EMA line
@@ -64,8 +67,8 @@ def _keys(records: list[dict[str, Any]], patterns: list[str]) -> list[str]:
                 present.append(k)
     out = []
     for p in patterns:
-        if p.endswith("*"):
-            out += sorted(k for k in present if k.startswith(p[:-1]) and k not in out)
+        if "*" in p:  # 'eval/pass@*', 'credit/*/step_auc'
+            out += sorted(k for k in present if fnmatch.fnmatchcase(k, p) and k not in out)
         elif p in present:
             out.append(p)
     return out
