@@ -12,7 +12,9 @@ Over ``train.prompts_per_step x rollout.n`` samples:
 4. log pi_old (the trainer's own forward, or the update's when that is exact: prl.actor) and log
    pi_ref (when something reads it); the KL-in-reward term, if any, comes off the rewards;
 5. step ids (when the estimator reads them) and token rewards (from the process-reward source);
-6. the estimator by name; 7. the PPO-clip update; 8. one scheduler tick, push the weights to the engine.
+6. the estimator by name; 7. the PPO-clip update; 8. one scheduler tick, push the weights to the engine;
+9. every ``log.credit_every`` steps (and on sample-logging steps), when a step checker applies: where
+   the batch's process signals put the credit (prl.credit).
 
 Sampling is seeded per step (``train.seed`` and the step number), so a resumed run draws exactly
 what a straight run draws.
