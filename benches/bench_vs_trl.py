@@ -127,14 +127,10 @@ def _common_imports(spec: dict[str, Any]) -> float:
     return _rss_mib()
 
 
-def worker_prl(spec: dict[str, Any]) -> dict[str, Any]:
-    base_rss = _common_imports(spec)
-    from prl.config import load_config
-    from prl.trainer import Trainer
-
+def prl_overrides(spec: dict[str, Any], out: Path) -> list[str]:
+    """prl's config overrides for ``spec`` (the matched settings of the module doc), run directory ``out``."""
     P, n = spec["prompts_per_step"], spec["n"]
-    out = Path(spec["out_dir"]) / "prl_run"
-    overrides = [
+    return [
         "model.init=path", f"model.path={spec['model']}", "model.dtype=float32",
         f"model.autocast={'bf16' if spec['dtype'] == 'bfloat16' else 'off'}",
         f"data.path={spec['train']}", "data.shuffle=false", "data.template=auto",
@@ -157,6 +153,16 @@ def worker_prl(spec: dict[str, Any]) -> dict[str, Any]:
         "log.kl_ref_every=0",
     ] + ([f"data.system_prompt={json.dumps(spec['system_prompt'])}"] if spec["system_prompt"] else []) + list(
         spec.get("prl_overrides", []))
+
+
+def worker_prl(spec: dict[str, Any]) -> dict[str, Any]:
+    base_rss = _common_imports(spec)
+    from prl.config import load_config
+    from prl.trainer import Trainer
+
+    P, n = spec["prompts_per_step"], spec["n"]
+    out = Path(spec["out_dir"]) / "prl_run"
+    overrides = prl_overrides(spec, out)
     if out.exists():
         import shutil
 

@@ -12,6 +12,11 @@ and the separate no-grad pass is redundant (TRL skips it the same way). Used onl
 pi_old before the update (the estimator reads no log-ratio, no process-reward source, no KL in the
 reward), in one process, without gradient checkpointing (its train-mode forward could differ).
 
+Timing: the update's metrics split its wall time into ``time/update_forward`` (the micro-batches' forwards
+and losses), ``time/update_backward`` and ``time/optimizer`` (gradient clipping and the AdamW step), and
+``actor/update_pad_frac`` is the share of padding in the response columns the update's forwards ran (each
+micro-batch is cut to its own longest response): what packing rows without padding could save there.
+
 A non-finite loss or gradient norm skips the rest of that step's update with a warning; after
 ``train.max_bad_steps`` such steps in a row the run aborts (:class:`prl.errors.TrainingAborted`).
 The policy stays in eval mode (dropout off, as verl does for RL); with gradient checkpointing it is
@@ -34,6 +39,7 @@ from prl import distributed as D
 from prl.errors import TrainingAborted
 from prl.lockstep import LockstepForward
 from prl.schedule import lr_multiplier
+from prl.step import PhaseTimer
 
 __all__ = ["Actor", "UpdateResult", "BadStepGuard"]
 
@@ -128,34 +134,42 @@ class Actor:
             self.policy.train()
         sums: dict[str, float] = {}
         tokens, gnorms = 0.0, []
+        slots = 0.0  # response positions the forwards ran (rows x their micro-batch's longest response)
+        timer = PhaseTimer(self.forward.device)
         owner = self._owners(b.B)
         try:
             for _ in range(c.train.ppo_epochs):
                 for mb in self._minibatches(b.B, gen):
                     self.opt.zero_grad(set_to_none=True)
                     for rows, w in self._my_microbatches(mb, owner):
-                        loss, mm = self._micro_loss(b, rows, adv, mb, res)
+                        with timer("update_forward"):
+                            loss, mm = self._micro_loss(b, rows, adv, mb, res)
                         if not self.forward.all_finite(loss):
                             return self._skip(res, step, "a non-finite loss")
-                        # FSDP averages gradients over ranks: scale so the sum is the whole batch's
-                        self.forward.backward(loss * (w * self.env.loss_scale))
+                        with timer("update_backward"):
+                            # FSDP averages gradients over ranks: scale so the sum is the whole batch's
+                            self.forward.backward(loss * (w * self.env.loss_scale))
                         if w:
                             tok = float(b.response_mask[rows].sum())
                             tokens += tok
+                            slots += len(rows) * int(b.response_lens[rows.cpu()].max())
                             for k, v in mm.items():  # pg_loss: partial losses add up to the mini-batch's
                                 sums[k] = sums.get(k, 0.0) + (v if k == "pg_loss" else v * tok)
-                    gn = D.full_tensor(torch.nn.utils.clip_grad_norm_(self.policy.parameters(),
-                                                                      c.optim.max_grad_norm or float("inf")))
-                    if not bool(torch.isfinite(gn)):
-                        return self._skip(res, step, "a non-finite gradient norm")
-                    gnorms.append(float(gn))
-                    self.opt.step()
+                    with timer("optimizer"):
+                        gn = D.full_tensor(torch.nn.utils.clip_grad_norm_(self.policy.parameters(),
+                                                                          c.optim.max_grad_norm or float("inf")))
+                        if not bool(torch.isfinite(gn)):
+                            return self._skip(res, step, "a non-finite gradient norm")
+                        gnorms.append(float(gn))
+                        self.opt.step()
             self.guard.good()
         finally:
             self.opt.zero_grad(set_to_none=True)
             if c.model.gradient_checkpointing:
                 self.policy.eval()
         res.metrics = self._update_metrics(tokens, sums, gnorms)
+        res.metrics["actor/update_pad_frac"] = 1.0 - tokens / slots if slots else 0.0
+        res.metrics.update(timer.times)
         return res
 
     def _minibatches(self, B: int, gen: torch.Generator) -> list[Tensor]:

@@ -246,6 +246,9 @@ class TrainConfig:
     max_bad_steps: int = _f(3, "abort after this many consecutive steps with a NaN/inf loss or gradient")
     deterministic: bool = _f(False, "torch.use_deterministic_algorithms (slower; CPU runs are deterministic anyway)")
     threads: int = _f(0, "torch CPU threads (0: torch's default, all cores); 1 lets runs share a machine side by side")
+    logprob_chunk_tokens: int = _f(1024, "tokens per chunk of the LM head in the trainer's log-prob forwards (the update "
+                                         "and the no-grad passes; prl.logprobs): the [B, T, vocab] logits are never "
+                                         "held at once. 0: the model's full logits (the old path; same values)")
 
 
 @dataclass
@@ -700,6 +703,7 @@ def validate(cfg: Config) -> None:
     need(cfg.eval.n >= 0, "eval.n", "must be >= 0")
     need(cfg.log.kl_ref_every >= 0, "log.kl_ref_every", "must be >= 0 (0: never)")
     need(cfg.train.threads >= 0, "train.threads", "must be >= 0 (0: torch's default)")
+    need(cfg.train.logprob_chunk_tokens >= 0, "train.logprob_chunk_tokens", "must be >= 0 (0: full logits)")
     need(cfg.log.credit_every >= 0, "log.credit_every", "must be >= 0 (0: never)")
     from prl.tasks.checkers import STEP_CHECKERS
 

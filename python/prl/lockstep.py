@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from prl import distributed as D
-from prl.logprobs import response_logprobs
+from prl.logprobs import CHUNK_TOKENS, response_logprobs
 from prl.precision import autocast as autocast_ctx
 from prl.rollout import oom_message
 
@@ -30,8 +30,9 @@ __all__ = ["LockstepForward"]
 
 class LockstepForward:
     def __init__(self, env: D.DistEnv, device: torch.device, *, micro_batch_size: int, temperature: float,
-                 autocast: str = "off"):
+                 autocast: str = "off", chunk_tokens: int = CHUNK_TOKENS):
         self.env, self.device = env, device
+        self.chunk_tokens = chunk_tokens  # train.logprob_chunk_tokens: LM-head chunk (0: full logits)
         self.autocast = autocast  # model.autocast: "bf16" runs the forwards under torch.autocast (prl.precision)
         self.micro_batch_size = micro_batch_size
         # the trainer's log-probs use the sampling temperature (as the engine did); greedy sampling: 1
@@ -51,7 +52,7 @@ class LockstepForward:
         with torch.set_grad_enabled(grad), autocast_ctx(self.autocast, self.device):
             try:
                 lp, ent = response_logprobs(model, ids, att, T_b, temperature=temp, with_entropy=entropy,
-                                            prompt_pass=prompt_pass)
+                                            prompt_pass=prompt_pass, chunk_tokens=self.chunk_tokens)
             except torch.OutOfMemoryError as e:
                 raise RuntimeError(oom_message("the forward pass", "train.micro_batch_size", self.micro_batch_size)) from e
         if T_b < b.T:

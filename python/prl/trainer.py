@@ -103,7 +103,8 @@ class Trainer:
         self.tokenizer = load_tokenizer(c.model.tokenizer_path or self.init_dir)
         policy_dir = self.resume_dir / "policy" if self.resume_dir else self.init_dir
         self.forward = LockstepForward(env, self.device, micro_batch_size=c.train.micro_batch_size,
-                                       temperature=c.rollout.temperature, autocast=c.model.autocast)
+                                       temperature=c.rollout.temperature, autocast=c.model.autocast,
+                                       chunk_tokens=c.train.logprob_chunk_tokens)
         self.actor = Actor(load_model(policy_dir, c, self.device, env, trainable=True), c, env, self.forward)
         # not loaded when nothing will ever read it (log.kl_ref_every=0 with an estimator that does not)
         self.ref = (load_model(Path(c.model.ref_path or self.init_dir), c, self.device, env, trainable=False)

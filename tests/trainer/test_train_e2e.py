@@ -154,7 +154,9 @@ def test_nan_loss_skips_then_aborts(tmp_path, capsys):
     def poison(module, args, output):  # fault injection: the training forward (with grad) returns NaN
         return output * float("nan") if torch.is_grad_enabled() else output
 
-    h = t.policy.get_output_embeddings().register_forward_hook(poison)
+    # on the decoder's final norm: the chunked LM head (train.logprob_chunk_tokens > 0) reads the head's
+    # weight directly, so a hook on the head module would only fire on the full-logits path
+    h = t.policy.get_decoder().norm.register_forward_hook(poison)
     with pytest.raises(TrainingAborted, match="2 consecutive steps.*train.max_bad_steps=2"):
         t.run()
     h.remove()
@@ -172,7 +174,7 @@ def test_oom_names_the_knob(tmp_path):
             raise torch.OutOfMemoryError("CUDA out of memory (injected)")
         return output
 
-    t.policy.get_output_embeddings().register_forward_hook(oom)
+    t.policy.get_decoder().norm.register_forward_hook(oom)  # fires on both LM-head paths (as above)
     with pytest.raises(RuntimeError, match=r"lower train.micro_batch_size \(now 3\)"):
         t.run()
 
