@@ -4,7 +4,7 @@
 PY := .venv/bin/python
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install demo test lint test-rust test-python test-slow bench clean
+.PHONY: help install demo long-chain study-long-chain test lint test-rust test-python test-slow bench clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -14,6 +14,12 @@ install: ## set up everything: .venv, pinned packages, Rust verifier (maturin), 
 
 demo: install ## the main job: the demo training on the embedded default (CPU, minutes)
 	$(PY) -m prl.train --config configs/demo.yaml train.output_dir=runs/demo-$$(date +%Y%m%d-%H%M%S)
+
+long-chain: install ## the long-chain recipe: 6-10 step chains where credit assignment matters (CPU, minutes)
+	$(PY) -m prl.train --config configs/long_chain.yaml train.output_dir=runs/long_chain-$$(date +%Y%m%d-%H%M%S)
+
+study-long-chain: install ## the long-chain study: every algorithm x 3 seeds + SFT control + credit table (CPU, ~1 h)
+	bash benches/study_long_chain.sh
 
 test: install test-rust test-python ## the whole test suite (cargo tests, then pytest; CPU)
 

@@ -335,11 +335,11 @@ def main(argv: list[str] | None = None) -> int:
     t_all = time.perf_counter()
     threads = [] if a.jobs <= 1 or any(o.startswith("train.threads=") for o in a.overrides) else [
         f"train.threads={max((os.cpu_count() or 1) // a.jobs, 1)}"]
-    jobs = []  # (variant, seed, overrides, run dir), variant by variant
-    for name, ov in variants:
-        safe = name.replace(" ", "_").replace("=", "-").replace(":", "").replace(",", "_").replace("/", "_")
-        jobs += [(name, s, a.overrides + threads + ov + [f"train.seed={s}"], out / f"{safe}-seed{s}")
-                 for s in range(a.seeds)]
+    jobs = []  # (variant, seed, overrides, run dir): seed 0 of every variant first, so partial tables cover all
+    for s in range(a.seeds):
+        for name, ov in variants:
+            safe = name.replace(" ", "_").replace("=", "-").replace(":", "").replace(",", "_").replace("/", "_")
+            jobs.append((name, s, a.overrides + threads + ov + [f"train.seed={s}"], out / f"{safe}-seed{s}"))
     done: dict[tuple[str, int], dict[str, Any]] = {}
 
     def run_one(job: tuple[str, int, list[str], Path]) -> dict[str, Any]:
