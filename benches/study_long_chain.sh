@@ -6,7 +6,10 @@
 # Steps: (1) Monte-Carlo step labels from the SFT policy and an explicit PRM trained on them
 # (prl.prm), in the background; (2) prl.compare over the variants (one after another, seed 0 of each
 # first, one thread each: run it beside other work with taskset); the table, the credit table and the
-# curves land in OUT/compare.* and are rewritten after every run.
+# curves land in OUT/compare.* and are rewritten after every run. On two cores, a second worker shares
+# the runs: `STUDY_REVERSE=1 taskset -c 1 bash benches/study_long_chain.sh` beside the first (it runs
+# the jobs last-first; each run is claimed, so none runs twice; it leaves the PRM and the SFT control
+# to the first worker and waits for the first worker's runs to finish).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -21,6 +24,10 @@ VARIANTS=(
   --variant "process_grpo explicit PRM=algo.name=process_grpo,algo.process_grpo.credit=min,algo.process_grpo.w_outcome=1.0,process_reward.source=explicit_prm,process_reward.explicit_prm.path=$OUT/prm/prm"
 )
 mkdir -p "$OUT/prm"
+if [ -n "${STUDY_REVERSE:-}" ]; then  # the second worker leaves the PRM to the first
+  exec $PY -m prl.compare --config configs/long_chain.yaml --algos grpo,rloo --seeds 3 --out "$OUT" --skip-done \
+    --reverse --no-sft-control "${VARIANTS[@]}" "${BUDGET[@]}"
+fi
 # the explicit PRM (needed by the last variant only) is built beside the first runs
 (
   if [ ! -f "$OUT/prm/prm/config.json" ]; then

@@ -177,6 +177,44 @@ def _split_overrides(text: str) -> list[str]:
     return out
 
 
+def _claim(run_dir: Path) -> bool:
+    """Take ``run_dir`` for this process (OUT/RUN.claim holds its pid); False when a live process holds it.
+    A claim of a dead process is taken over, and its partial run directory removed."""
+    import shutil
+
+    claim = run_dir.parent / f"{run_dir.name}.claim"
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):
+        try:
+            fd = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                pid = int(claim.read_text().strip() or 0)
+            except (OSError, ValueError):
+                pid = 0
+            if pid == os.getpid():
+                return True
+            if pid and _alive(pid):
+                return False
+            claim.unlink(missing_ok=True)  # a dead claim: start the run afresh
+            shutil.rmtree(run_dir, ignore_errors=True)
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        return True
+    return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _finished(run_dir: Path) -> bool:
     try:
         return any("eval/final" in r for r in read_metrics(run_dir))
@@ -281,6 +319,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="runs at a time (each gets train.threads = cores / jobs unless set in the overrides)")
     ap.add_argument("--skip-done", action="store_true",
                     help="reuse a run whose directory already holds a finished run (eval/final in metrics.jsonl)")
+    ap.add_argument("--reverse", action="store_true",
+                    help="run the jobs last-first: a second prl.compare with --reverse (and --skip-done) on the same "
+                         "--out shares the work; each run is claimed (OUT/RUN.claim) so none runs twice")
     ap.add_argument("--baseline", default="grpo", help="the variant whose final accuracy defines 'steps to reach'")
     sft = ap.add_mutually_exclusive_group()
     sft.add_argument("--sft-control", dest="sft_control", action="store_true", default=True,
@@ -342,20 +383,32 @@ def main(argv: list[str] | None = None) -> int:
             jobs.append((name, s, a.overrides + threads + ov + [f"train.seed={s}"], out / f"{safe}-seed{s}"))
     done: dict[tuple[str, int], dict[str, Any]] = {}
 
-    def run_one(job: tuple[str, int, list[str], Path]) -> dict[str, Any]:
+    def run_one(job: tuple[str, int, list[str], Path]) -> dict[str, Any] | None:
         name, seed, ov, run_dir = job
         if a.skip_done and _finished(run_dir):
             log(f"  {run_dir.name}: done before, reused")
             return {"metrics": read_metrics(run_dir), "wall_s": _recorded_wall(run_dir)}
+        if not _claim(run_dir):
+            log(f"  {run_dir.name}: running in another prl.compare, skipped here")
+            return None
         return _train(a.config, ov, run_dir, log)
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(a.jobs, 1)) as pool:
-        futures = {pool.submit(run_one, job): job for job in jobs}
+        futures = {pool.submit(run_one, job): job for job in (jobs[::-1] if a.reverse else jobs)}
+        elsewhere = []
         for fut in concurrent.futures.as_completed(futures):
-            name, seed = futures[fut][:2]
-            done[(name, seed)] = fut.result()
+            name, seed, _, run_dir = futures[fut]
+            res = fut.result()
+            if res is None:
+                elsewhere.append((name, seed, run_dir))
+                continue
+            done[(name, seed)] = res
             partial = {v: [done[(v, s)] for s in range(a.seeds) if (v, s) in done] for v, _ in variants}
             _write({v: r for v, r in partial.items() if r}, out, n, a, variants, t_all)  # a table as runs finish
+    for name, seed, run_dir in elsewhere:  # the other process's runs: wait for them to finish
+        while not _finished(run_dir):
+            time.sleep(10)
+        done[(name, seed)] = {"metrics": read_metrics(run_dir), "wall_s": _recorded_wall(run_dir)}
     results: dict[str, list[dict[str, Any]]] = {v: [done[(v, s)] for s in range(a.seeds)] for v, _ in variants}
     _write(results, out, n, a, variants, t_all)  # the RL table first, in case the control fails
     if a.sft_control:

@@ -56,6 +56,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from prl.sft import SFTConfig
 from prl.tasks.arithmetic import ArithmeticConfig
@@ -115,7 +116,7 @@ def long_chain_spec() -> DemoSpec:
 
 
 # the embedded tasks: model.init=NAME builds (once) and uses PRESETS[NAME]()
-PRESETS = {"demo": DemoSpec, "long_chain": long_chain_spec}
+PRESETS: dict[str, Callable[[], DemoSpec]] = {"demo": DemoSpec, "long_chain": long_chain_spec}
 
 
 @dataclass(frozen=True)
