@@ -89,3 +89,24 @@ def test_named_variants_in_parallel_with_partial_tables_and_skip_done(tmp_path):
     before = (out / "grpo-seed0" / "metrics.jsonl").stat().st_mtime_ns
     assert main(args + ["--skip-done"]) == 0
     assert (out / "grpo-seed0" / "metrics.jsonl").stat().st_mtime_ns == before  # reused, not rerun
+
+
+def test_claims_keep_two_workers_off_each_others_runs(tmp_path):
+    import subprocess
+
+    from prl.compare import _claim
+
+    run = tmp_path / "grpo-seed0"
+    assert _claim(run) and _claim(run)  # ours, and still ours
+    claim = tmp_path / "grpo-seed0.claim"
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        claim.write_text(str(other.pid))
+        assert not _claim(run)  # a live worker holds it
+    finally:
+        other.kill()
+        other.wait()
+    run.mkdir()
+    (run / "metrics.jsonl").write_text("partial")
+    assert _claim(run)  # the holder died: taken over, its partial run removed
+    assert claim.read_text() == str(os.getpid()) and not run.exists()
