@@ -133,7 +133,7 @@ def _run(tmp_path: Path, data: str, **kw) -> tuple[list[dict], list[dict]]:
     from prl.config import load_config
     from prl.trainer import Trainer
 
-    base = {"data.path": data, "rollout.max_new_tokens": 12, "train.steps": 4, "log.credit_every": 2,
+    base = {"data.path": data, "rollout.max_new_tokens": 8, "train.steps": 2, "log.credit_every": 2,
             "log.samples_every": 2, "eval.at_start": False, "eval.at_end": False, "log.tensorboard": False,
             "ckpt.save_final": False}
     base.update(kw)
