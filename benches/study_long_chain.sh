@@ -20,7 +20,7 @@ VARIANTS=(
   --variant "prl newline=algo.name=prl,algo.prl.steps=newline"
   --variant "process_grpo rule=algo.name=process_grpo,algo.process_grpo.credit=min,algo.process_grpo.w_outcome=1.0,process_reward.source=rule"
   --variant "prime=algo.name=prime,process_reward.implicit_prm.lr=6e-4"
-  --variant "prl balanced=algo.name=prl,algo.prl.steps=balanced:16,48"
+  --variant "prl balanced=algo.name=prl,algo.prl.steps=balanced:48,96"
   --variant "process_grpo explicit PRM=algo.name=process_grpo,algo.process_grpo.credit=min,algo.process_grpo.w_outcome=1.0,process_reward.source=explicit_prm,process_reward.explicit_prm.path=$OUT/prm/prm"
 )
 mkdir -p "$OUT/prm"
