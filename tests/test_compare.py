@@ -110,3 +110,20 @@ def test_claims_keep_two_workers_off_each_others_runs(tmp_path):
     (run / "metrics.jsonl").write_text("partial")
     assert _claim(run)  # the holder died: taken over, its partial run removed
     assert claim.read_text() == str(os.getpid()) and not run.exists()
+
+
+def test_reused_runs_keep_their_wall_time(tmp_path):
+    from prl.compare import _recorded_wall
+
+    run = tmp_path / "grpo-seed0"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text('{"step": 1, "time/step": 2.0}\n{"step": 2, "time/step": 3.0}\n')
+    assert _recorded_wall(run) == 5.0  # nothing else recorded: the steps' times
+    claim, log = tmp_path / "grpo-seed0.claim", tmp_path / "grpo-seed0.log"
+    claim.write_text("1")
+    log.write_text("done")
+    os.utime(claim, (1000.0, 1000.0))
+    os.utime(log, (1042.0, 1042.0))
+    assert _recorded_wall(run) == 42.0  # claimed at the start, log written to the end
+    (tmp_path / "grpo-seed0.wall").write_text("61.5\n")
+    assert _recorded_wall(run) == 61.5

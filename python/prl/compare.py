@@ -223,7 +223,15 @@ def _finished(run_dir: Path) -> bool:
 
 
 def _recorded_wall(run_dir: Path) -> float:
-    """A finished run's wall time, from its metrics' time/step (the subprocess's own start-up not included)."""
+    """A finished run's wall time (what the equal-time SFT control gets): OUT/RUN.wall as the run wrote
+    it; for a run from before those files, from its claim (written as it started) to its log's last
+    write; else the sum of its steps' times (start-up and evaluations not included)."""
+    wall_file = run_dir.parent / f"{run_dir.name}.wall"
+    claim, log_file = run_dir.parent / f"{run_dir.name}.claim", run_dir.parent / f"{run_dir.name}.log"
+    if wall_file.is_file():
+        return float(wall_file.read_text())
+    if claim.is_file() and log_file.is_file() and log_file.stat().st_mtime > claim.stat().st_mtime:
+        return log_file.stat().st_mtime - claim.stat().st_mtime
     return float(sum(r.get("time/step", 0.0) for r in read_metrics(run_dir)))
 
 
@@ -237,6 +245,7 @@ def _train(config: str, overrides: list[str], run_dir: Path, log) -> dict[str, A
     if res.returncode != 0:
         raise RuntimeError(f"run failed ({' '.join(cmd)}); see {run_dir.parent / (run_dir.name + '.log')}")
     log(f"  {run_dir.name}: {wall:.0f} s")
+    (run_dir.parent / f"{run_dir.name}.wall").write_text(f"{wall:.3f}\n")  # for a later --skip-done
     return {"metrics": read_metrics(run_dir), "wall_s": wall}
 
 
