@@ -127,3 +127,17 @@ def test_reused_runs_keep_their_wall_time(tmp_path):
     assert _recorded_wall(run) == 42.0  # claimed at the start, log written to the end
     (tmp_path / "grpo-seed0.wall").write_text("61.5\n")
     assert _recorded_wall(run) == 61.5
+
+
+def test_sft_control_is_evaluated_like_the_rl_runs():
+    """It was evaluated on every held-out prompt, grading bare last numbers, whatever the recipe said."""
+    from prl.compare import _control_eval_cmd
+    from prl.config import load_config
+
+    cfg = load_config(str(Path(RECIPE).parent / "long_chain.yaml"), ["data.eval_path=test.jsonl"])
+    cmd = _control_eval_cmd(cfg, Path("m"), Path("o.json"), 8)
+    assert cmd[cmd.index("--limit") + 1] == "100" and "--no-last-number" in cmd
+    assert cmd[cmd.index("--template") + 1] == "plain"
+    cfg = load_config(RECIPE, [])  # no eval_limit, last_number: true
+    cmd = _control_eval_cmd(cfg, Path("m"), Path("o.json"), 4)
+    assert "--limit" not in cmd and "--no-last-number" not in cmd

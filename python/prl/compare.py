@@ -259,6 +259,16 @@ def _sft_control_problem(cfg) -> str | None:
     return None
 
 
+def _control_eval_cmd(cfg, model_dir: Path, out: Path, n: int) -> list[str]:
+    """prl.eval of the SFT control, on the prompts, template and grading of the RL runs' evaluations."""
+    cmd = [sys.executable, "-m", "prl.eval", "--model", str(model_dir), "--data", str(cfg.data.eval_path),
+           "--n", str(n), "--k", "1", str(n), "--temperature", str(cfg.eval.temperature),
+           "--max-new-tokens", str(cfg.eval.max_new_tokens or cfg.rollout.max_new_tokens),
+           "--template", cfg.data.template, "--grader", cfg.reward.grader, "--out", str(out)]
+    cmd += ["--limit", str(cfg.data.eval_limit)] if cfg.data.eval_limit is not None else []
+    return cmd + ([] if cfg.reward.last_number else ["--no-last-number"])
+
+
 def _sft_control(cfg, seconds: float, run_dir: Path, n: int, seed: int, log) -> dict[str, Any]:
     """Continue supervised training from the RL start model for ``seconds``, then evaluate it like RL."""
     from prl.bootstrap import resolve_demo
@@ -273,6 +283,7 @@ def _sft_control(cfg, seconds: float, run_dir: Path, n: int, seed: int, log) -> 
     cmd = [sys.executable, "-m", "prl.sft", "--model", str(start), "--data", str(demo.sft_file),
            "--eval-data", str(demo.dev_file), "--out", str(sft_out), "--max-seconds", str(seconds),
            "--patience", "1000000", "--seed", str(seed), "--no-progress", "--final-samples", "0",
+           "--threads", str(cfg.train.threads),  # as the RL runs had (0: torch's default)
            # continue at the rate the SFT stage ended with (its cosine floor), without a new warm-up
            "--lr", str(demo.info["spec"]["sft"]["lr"] * demo.info["spec"]["sft"]["min_lr_ratio"]),
            "--warmup-steps", "0"]
@@ -282,10 +293,7 @@ def _sft_control(cfg, seconds: float, run_dir: Path, n: int, seed: int, log) -> 
         res = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT)
     if res.returncode != 0:
         raise RuntimeError(f"SFT control failed; see {run_dir.parent / (run_dir.name + '.log')}")
-    ev_cmd = [sys.executable, "-m", "prl.eval", "--model", str(sft_out), "--data", str(cfg.data.eval_path),
-              "--n", str(n), "--k", "1", str(n), "--temperature", str(cfg.eval.temperature),
-              "--max-new-tokens", str(cfg.eval.max_new_tokens or cfg.rollout.max_new_tokens),
-              "--out", str(run_dir / "eval.json")]
+    ev_cmd = _control_eval_cmd(cfg, sft_out, run_dir / "eval.json", n)
     with open(run_dir.parent / f"{run_dir.name}.log", "a") as f:
         res = subprocess.run(ev_cmd, stdout=f, stderr=subprocess.STDOUT)
     if res.returncode != 0:
@@ -423,8 +431,9 @@ def main(argv: list[str] | None = None) -> int:
     if a.sft_control:
         seconds = statistics.fmean(r["wall_s"] for runs in results.values() for r in runs)
         log(f"[compare] supervised control: {seconds:.0f} s of more SFT from the same start")
-        results["sft (equal time)"] = [_sft_control(cfg, seconds, out / f"sft_control-seed{s}", n, s, log)
-                                       for s in range(a.seeds)]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(a.jobs, 1)) as pool:  # --jobs at a time
+            results["sft (equal time)"] = list(pool.map(
+                lambda s: _sft_control(cfg, seconds, out / f"sft_control-seed{s}", n, s, log), range(a.seeds)))
     md = _write(results, out, n, a, variants, t_all)
     print(md)
     print(f"[compare] wrote {out / 'compare.md'}, {out / 'compare.json'}, {out / 'compare.png'}")
