@@ -3,11 +3,17 @@ parameter gradients, and no [B, T, V] tensor kept for the backward."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from prl.logprobs import chunking_applies, response_logprobs, response_logprobs_plain
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "trainer"))
+from trainer_helpers import grouped_batch  # noqa: E402
 
 V = 512  # vocabulary much larger than the hidden size, as in real models
 
@@ -23,22 +29,8 @@ def _model(tied: bool, seed: int = 0) -> LlamaForCausalLM:
 
 
 def _batch(seed: int, groups: int, n: int) -> tuple[torch.Tensor, torch.Tensor, int, torch.Tensor]:
-    """Left-padded prompts (distinct lengths), each repeated n times, then right-padded responses; rows shuffled."""
-    g = torch.Generator().manual_seed(seed)
-    plens = torch.randint(2, 9, (groups,), generator=g)
-    rlens = torch.randint(1, 10, (groups * n,), generator=g)
-    P, T = int(plens.max()), int(rlens.max())
-    ids = torch.zeros(groups * n, P + T, dtype=torch.long)  # [B, P+T], pad id 0
-    att = torch.zeros_like(ids)
-    for gi in range(groups):
-        prompt = torch.randint(3, V, (int(plens[gi]),), generator=g)
-        for j in range(n):
-            i = gi * n + j
-            ids[i, P - len(prompt):P], att[i, P - len(prompt):P] = prompt, 1
-            r = int(rlens[i])
-            ids[i, P:P + r], att[i, P:P + r] = torch.randint(3, V, (r,), generator=g), 1
-    perm = torch.randperm(len(ids), generator=g)
-    return ids[perm], att[perm], T, att[perm, P:].float()
+    """Repeated left-padded prompts and right-padded responses, rows shuffled (trainer_helpers.grouped_batch)."""
+    return grouped_batch(seed, V, groups, n, max_response=9, first_id=3, shuffle=True)
 
 
 def _run(model, fn, ids, att, T, mask, **kw):

@@ -7,24 +7,12 @@ import torch
 
 from prl.logprobs import response_logprobs, response_logprobs_plain
 from prl.models.tiny import build_tokenizer, new_causal_lm
+from trainer_helpers import grouped_batch
 
 
 def _batch(seed: int, vocab: int, groups: int, n: int):
     """Left-padded prompts (distinct lengths), each repeated n times, then right-padded responses."""
-    g = torch.Generator().manual_seed(seed)
-    plens = torch.randint(2, 9, (groups,), generator=g)
-    rlens = torch.randint(1, 8, (groups * n,), generator=g)
-    P, T = int(plens.max()), int(rlens.max())
-    ids = torch.zeros(groups * n, P + T, dtype=torch.long)  # [B, P+T], pad id 0
-    att = torch.zeros_like(ids)
-    for gi in range(groups):
-        prompt = torch.randint(4, vocab, (int(plens[gi]),), generator=g)
-        for j in range(n):
-            i = gi * n + j
-            ids[i, P - len(prompt):P], att[i, P - len(prompt):P] = prompt, 1
-            r = int(rlens[i])
-            ids[i, P:P + r], att[i, P:P + r] = torch.randint(3, vocab, (r,), generator=g), 1
-    return ids, att, T, att[:, P:].float()
+    return grouped_batch(seed, vocab, groups, n, max_response=7, first_id=4)
 
 
 @pytest.fixture(scope="module")
