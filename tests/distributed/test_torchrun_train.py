@@ -30,6 +30,9 @@ def _run(nproc: int, out: Path, *overrides: str, steps: int = 1) -> list[dict]:
             # Adam's first step moves every weight by about lr * sign(gradient): a weight whose gradient
             # is ~0 would follow the sign of float noise; a large eps makes the step linear in tiny gradients
             "optim.adam_eps=1e-3",
+            # FSDP2 modules keep the full-logits path (prl.logprobs), so one process must too: the two
+            # log-prob paths agree to float rounding only, which PRIME's step-1 normalisation amplifies
+            "train.logprob_chunk_tokens=0",
             f"data.path={ROOT / 'configs/data/tiny_sum7.jsonl'}", "eval.at_end=false", "eval.every=0",
             "log.progress=false", "log.plot=false", "log.tensorboard=false", "train.device=cpu", *overrides]
     if nproc == 1:
