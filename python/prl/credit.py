@@ -129,13 +129,16 @@ class CreditReport:
 
 def measure_batch(checker: Callable[[str, list[str]], list[int]], prompts: Sequence[str], rollouts: Sequence[Any],
                   token_signals: dict[str, tuple[CreditSignal, Tensor]], correct: Sequence[float] | None = None,
-                  group_ids: Sequence[int] | None = None) -> CreditReport:
+                  group_ids: Sequence[int] | None = None, split: Sequence[tuple[list[str], list[int]]] | None = None,
+                  labels: Sequence[Sequence[int]] | None = None) -> CreditReport:
     """Label each response's newline steps with ``checker`` and score every signal in ``token_signals``
-    (name -> (reading, per-token values [B, T])) against the labels."""
+    (name -> (reading, per-token values [B, T])) against the labels. ``split`` / ``labels``: the newline
+    steps and their labels when the caller has them already (they are not computed twice)."""
     from prl.prm import split_rollouts
 
-    split = split_rollouts(rollouts, CREDIT_STEPS)
-    labels = [checker(p, steps) if steps else [] for p, (steps, _) in zip(prompts, split)]
+    split = split if split is not None else split_rollouts(rollouts, CREDIT_STEPS)
+    if labels is None:
+        labels = [checker(p, steps) if steps else [] for p, (steps, _) in zip(prompts, split)]
     lasts = [last for _, last in split]
     per_signal = {name: step_sums(values, lasts) for name, (_, values) in token_signals.items()}
     rep = CreditReport()
@@ -285,7 +288,7 @@ def credit_of_run(run_dir: str | Path, *, checkpoint: str = "final", limit: int 
     check = get_step_checker(task)
     labels = [check(p, steps) if steps else [] for p, (steps, _) in zip(prompts, split)]
     signals["rule"] = (CreditSignal("rule", 0.5, "min"), place_step_rewards(labels, lasts, b.B, b.T, device))
-    rep = measure_batch(check, prompts, rollouts, signals, scored.correct.tolist(), group_ids)
+    rep = measure_batch(check, prompts, rollouts, signals, scored.correct.tolist(), group_ids, split, labels)
     by_signal: dict[str, dict[str, float]] = {name: {} for name in signals}
     for k, v in rep.metrics.items():
         parts = k.split("/")
