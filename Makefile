@@ -43,6 +43,8 @@ bench: install ## benchmarks (not part of the test run); figures go to benches/R
 	$(PY) benches/bench_verifier.py
 	$(PY) benches/bench_code.py
 	$(PY) -c "import trl" 2>/dev/null || VIRTUAL_ENV=.venv uv pip install -c constraints.txt trl==1.16.0  # TRL: the prl-vs-TRL bench only
+	$(PY) benches/bench_decode.py --model demo
+	$(PY) benches/bench_decode.py --model smollm2
 	$(PY) benches/bench_vs_trl.py --out-dir runs/bench_vs_trl_demo
 	$(PY) benches/bench_vs_trl.py --model smollm2 --dtype float32 --out-dir runs/bench_vs_trl_smollm2_fp32
 	$(PY) benches/bench_vs_trl.py --model smollm2 --dtype bfloat16 --out-dir runs/bench_vs_trl_smollm2_bf16

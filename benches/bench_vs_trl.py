@@ -151,18 +151,20 @@ def prl_overrides(spec: dict[str, Any], out: Path) -> list[str]:
         # TRL with beta=0 loads no reference model and logs no KL to it; prl's equivalent (its default,
         # 1, runs the reference forward every step for the actor/kl_ref metric)
         "log.kl_ref_every=0",
+        f"model.gradient_checkpointing={str(spec.get('gradient_checkpointing', False)).lower()}",
     ] + ([f"data.system_prompt={json.dumps(spec['system_prompt'])}"] if spec["system_prompt"] else []) + list(
         spec.get("prl_overrides", []))
 
 
-def worker_prl(spec: dict[str, Any]) -> dict[str, Any]:
+def worker_prl(spec: dict[str, Any], variant: str | None = None) -> dict[str, Any]:
+    """prl's run: the matched settings, plus the overrides of ``--prl-variant`` NAME when one is given."""
     base_rss = _common_imports(spec)
     from prl.config import load_config
     from prl.trainer import Trainer
 
     P, n = spec["prompts_per_step"], spec["n"]
-    out = Path(spec["out_dir"]) / "prl_run"
-    overrides = prl_overrides(spec, out)
+    out = Path(spec["out_dir"]) / ("prl_run" if variant is None else f"prl_run_{variant}")
+    overrides = prl_overrides(spec, out) + (spec["prl_variants"][variant] if variant is not None else [])
     if out.exists():
         import shutil
 
@@ -187,7 +189,8 @@ def worker_prl(spec: dict[str, Any]) -> dict[str, Any]:
         raise RuntimeError(f"prl wrote {len(rows)} step rows to {out / 'metrics.jsonl'}, expected {spec['steps']}")
     tokens = [r["response/length_mean"] * P * n for r in rows]
     phases = {k: sum(r.get(k, 0.0) for r in rows) for k in rows[0] if k.startswith("time/")}
-    res = {"framework": "prl", "wall_s": wall, "init_s": t_init, "step_s": [r["time/step"] for r in rows],
+    res = {"framework": "prl" if variant is None else f"prl[{variant}]", "wall_s": wall, "init_s": t_init,
+           "step_s": [r["time/step"] for r in rows],
            "tokens": tokens, "reward": [r["reward/mean"] for r in rows], "base_rss_mib": base_rss,
            "peak_rss_mib": peak, "phases_s": phases}
     res["eval"] = _evaluate(trainer.policy, trainer.tokenizer, spec)
@@ -239,7 +242,7 @@ def worker_trl(spec: dict[str, Any]) -> dict[str, Any]:
         learning_rate=spec["lr"], lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.0,
         adam_beta1=0.9, adam_beta2=0.999, adam_epsilon=1e-8, max_grad_norm=1.0, optim="adamw_torch",
         beta=0.0, num_iterations=1, epsilon=0.2, loss_type="dapo", scale_rewards="group",
-        use_cpu=True, bf16=spec["dtype"] == "bfloat16", fp16=False, gradient_checkpointing=False,
+        use_cpu=True, bf16=spec["dtype"] == "bfloat16", fp16=False, gradient_checkpointing=bool(spec.get("gradient_checkpointing", False)),
         shuffle_dataset=False, dataloader_num_workers=0,
         logging_steps=1, save_strategy="no", report_to="none", disable_tqdm=True, log_completions=False,
         **spec.get("trl_overrides", {}),
@@ -349,18 +352,35 @@ def _prepare(a: argparse.Namespace) -> dict[str, Any]:
             "prompts_per_step": a.prompts_per_step, "n": a.n, "max_new_tokens": a.max_new_tokens, "lr": a.lr,
             "temperature": a.temperature, "seed": a.seed, "threads": a.threads, "eval_limit": a.eval_limit,
             "eval_n": a.eval_n, "last_number": a.last_number, "prl_overrides": a.prl_override or [],
-            "dtype": a.dtype, "system_prompt": a.system_prompt or None}
+            "dtype": a.dtype, "system_prompt": a.system_prompt or None,
+            "gradient_checkpointing": a.gradient_checkpointing, "prl_variants": _parse_variants(a.prl_variant)}
 
 
-def _run_worker(fw: str, spec_path: Path) -> dict[str, Any]:
-    res_path = spec_path.with_name(f"result_{fw}.json")
+def _parse_variants(variants: list[str] | None) -> dict[str, list[str]]:
+    """NAME=KEY=VALUE,KEY=VALUE ... (--prl-variant; profile_step's --variant) -> {name: prl overrides}.
+    ``NAME=`` alone is the matched setting unchanged."""
+    out: dict[str, list[str]] = {}
+    for v in variants or []:
+        name, sep, rest = v.partition("=")
+        overrides = [o for o in rest.split(",") if o]
+        if not sep or not name.replace("_", "").replace("-", "").isalnum() or name in out:
+            raise SystemExit(f"variant {v!r}: expected a new NAME (letters, digits, - or _)=KEY=VALUE,...")
+        bad = [o for o in overrides if "=" not in o]
+        if bad:
+            raise SystemExit(f"variant {v!r}: {bad[0]!r} is not KEY=VALUE")
+        out[name] = overrides
+    return out
+
+
+def _run_worker(fw: str, spec_path: Path, variant: str | None = None) -> dict[str, Any]:
+    res_path = spec_path.with_name(f"result_{fw}.json" if variant is None else f"result_{fw}_{variant}.json")
     res_path.unlink(missing_ok=True)
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT / "python") + os.pathsep + env.get("PYTHONPATH", "")
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", fw, "--spec", str(spec_path), "--result",
-           str(res_path)]
-    print(f"[bench] running {fw} ...", file=sys.stderr, flush=True)
+           str(res_path)] + (["--variant", variant] if variant is not None else [])
+    print(f"[bench] running {fw}{'' if variant is None else f' [{variant}]'} ...", file=sys.stderr, flush=True)
     r = subprocess.run(cmd, env=env)
     if r.returncode != 0:
         raise SystemExit(f"the {fw} worker failed (exit {r.returncode}); run it alone: {' '.join(cmd)}")
@@ -421,11 +441,17 @@ def _table(results: list[dict[str, Any]]) -> str:
     if len(mean) == 1:
         (fw, mm), = mean.items()
         return "\n".join([f"| | {fw} |", "|---|---|"] + [f"| {label} | {fmt.format(mm[k])} |" for label, k, fmt, _ in rows])
-    out = ["| | prl | TRL | prl / TRL |", "|---|---|---|---|"]
+    prls = [fw for fw in mean if fw.startswith("prl")]
+    if "trl" not in mean:  # --only prl with variants
+        return "\n".join(["| | " + " | ".join(prls) + " |", "|---" * (len(prls) + 1) + "|"] + [
+            f"| {label} | " + " | ".join(fmt.format(mean[fw][k]) for fw in prls) + " |" for label, k, fmt, _ in rows])
+    out = ["| | " + " | ".join(prls) + " | TRL | " + " | ".join(f"{fw} / TRL" for fw in prls) + " |",
+           "|---" * (2 * len(prls) + 2) + "|"]
     for label, k, fmt, _ in rows:
-        p, t = mean["prl"][k], mean["trl"][k]
-        ratio = f"{p / t:.2f}x" if t else "n/a"
-        out.append(f"| {label} | {fmt.format(p)} | {fmt.format(t)} | {ratio} |")
+        t = mean["trl"][k]
+        ratios = [f"{mean[fw][k] / t:.2f}x" if t else "n/a" for fw in prls]
+        out.append(f"| {label} | " + " | ".join(fmt.format(mean[fw][k]) for fw in prls) + f" | {fmt.format(t)} | "
+                   + " | ".join(ratios) + " |")
     return "\n".join(out)
 
 
@@ -463,14 +489,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--prl-override", action="append", help="extra prl config override (key=value), repeatable")
     ap.add_argument("--out-dir", default="runs/bench_vs_trl")
     ap.add_argument("--json", default=None, help="write all raw results here (default OUT_DIR/results.json)")
+    ap.add_argument("--prl-variant", action="append", default=None, metavar="NAME=KEY=VALUE,...",
+                    help="an extra prl run in the same bench run: the matched settings plus these prl overrides "
+                         "(repeatable); the table compares each with the same TRL run")
+    ap.add_argument("--gradient-checkpointing", action="store_true",
+                    help="activation checkpointing on both sides (TRL's own default; off otherwise, as prl's)")
     ap.add_argument("--worker", choices=["prl", "trl"], help=argparse.SUPPRESS)
+    ap.add_argument("--variant", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--spec", help=argparse.SUPPRESS)
     ap.add_argument("--result", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
 
     if a.worker:
         spec = json.loads(Path(a.spec).read_text())
-        res = (worker_prl if a.worker == "prl" else worker_trl)(spec)
+        res = worker_prl(spec, a.variant) if a.worker == "prl" else worker_trl(spec)
         Path(a.result).write_text(json.dumps(res, indent=1))
         return 0
 
@@ -489,6 +521,8 @@ def main(argv: list[str] | None = None) -> int:
         for fw in (order if rep % 2 == 0 else order[::-1]):
             if a.only is None or fw == a.only:
                 results.append(_run_worker(fw, spec_path))
+            if fw == "prl" and a.only in (None, "prl"):
+                results.extend(_run_worker("prl", spec_path, name) for name in spec["prl_variants"])
     raw = Path(a.json or Path(spec["out_dir"]) / "results.json")
     raw.write_text(json.dumps({"spec": spec, "results": results}, indent=1))
     print(f"machine: {_machine()}; load average {load0[0]:.1f} before, {os.getloadavg()[0]:.1f} after")

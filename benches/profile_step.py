@@ -3,12 +3,16 @@
     taskset -c 1 .venv/bin/python benches/profile_step.py                      # the embedded demo model
     taskset -c 1 .venv/bin/python benches/profile_step.py --model smollm2 --steps 3
     taskset -c 1 .venv/bin/python benches/profile_step.py --chunks 0,1024,256
+    taskset -c 1 .venv/bin/python benches/profile_step.py --model smollm2 --steps 3 \
+        --variant base= --variant gc=model.gradient_checkpointing=true --variant micro4=train.micro_batch_size=4
 
 The run is benches/bench_vs_trl.py's prl side (same model, prompts, batch, lengths and matched
 settings: ``prl_overrides``; ``--model smollm2`` is its SmolLM2-135M-Instruct / GSM8K setting), without
-the final evaluation, once per value of ``train.logprob_chunk_tokens`` (0: the model's full [B, T, V]
-logits, the path before the chunked LM head; 1024: the default). Each setting runs in its own process,
-so each peak RSS (``getrusage`` high-water mark, imports included) is its own.
+the final evaluation, once per setting: by default per value of ``train.logprob_chunk_tokens`` (0: the
+model's full [B, T, V] logits, the path before the chunked LM head; 1024: the default), or per named
+``--variant NAME=KEY=VALUE,KEY=VALUE`` (prl config overrides on top of the bench's; ``NAME=`` alone is the
+bench's setting). Each setting runs in its own process, so each peak RSS (``getrusage`` high-water
+mark, imports included) is its own.
 
 Reported per setting: the trainer's phase timers (``time/*`` in metrics.jsonl: generate, reward,
 logprob, advantage, update, and inside the update ``update_forward`` / ``update_backward`` /
@@ -38,17 +42,17 @@ import bench_vs_trl as bench  # noqa: E402
 PHASES = ("generate", "reward", "logprob", "advantage", "update", "update_forward", "update_backward", "optimizer")
 
 
-def worker(spec: dict[str, Any], chunk: int) -> dict[str, Any]:
+def worker(spec: dict[str, Any], name: str, overrides: list[str]) -> dict[str, Any]:
     base_rss = bench._common_imports(spec)
     from prl.config import load_config
     from prl.trainer import Trainer
 
-    out = Path(spec["out_dir"]) / f"prl_chunk{chunk}"
+    out = Path(spec["out_dir"]) / f"prl_{name}"
     if out.exists():
         import shutil
 
         shutil.rmtree(out)
-    cfg = load_config(None, bench.prl_overrides(spec, out) + [f"train.logprob_chunk_tokens={chunk}"])
+    cfg = load_config(None, bench.prl_overrides(spec, out) + overrides)
     trainer = Trainer(cfg)
     rss_loaded = bench._rss_mib()
     t0 = time.perf_counter()
@@ -57,7 +61,7 @@ def worker(spec: dict[str, Any], chunk: int) -> dict[str, Any]:
     peak = bench._peak_rss_mib()
     rows = [r for r in bench._read_jsonl(out / "metrics.jsonl") if "time/step" in r]
     P, n = spec["prompts_per_step"], spec["n"]
-    return {"chunk": chunk, "wall_s": wall, "base_rss_mib": base_rss, "loaded_rss_mib": rss_loaded,
+    return {"name": name, "overrides": overrides, "wall_s": wall, "base_rss_mib": base_rss, "loaded_rss_mib": rss_loaded,
             "peak_rss_mib": peak, "rows": rows, "tokens": [r["response/length_mean"] * P * n for r in rows]}
 
 
@@ -79,8 +83,7 @@ def summary(res: dict[str, Any]) -> dict[str, float]:
 
 def table(results: list[dict[str, Any]]) -> str:
     sums = [summary(r) for r in results]
-    head = "| | " + " | ".join(f"chunk_tokens={r['chunk']}" + (" (full logits)" if r["chunk"] == 0 else "")
-                                for r in results) + (" | ratio |" if len(results) == 2 else " |")
+    head = "| | " + " | ".join(r["name"] for r in results) + (" | ratio |" if len(results) == 2 else " |")
     out = [head, "|---" * (len(results) + 1 + (len(results) == 2)) + "|"]
     lines = [("step (s)", "step", "{:.2f}"), ("  generate (s)", "generate", "{:.2f}"),
              ("  reward (s)", "reward", "{:.3f}"), ("  logprob: no-grad passes (s)", "logprob", "{:.3f}"),
@@ -106,15 +109,20 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default=None, help="as bench_vs_trl.py: default the demo model, or 'smollm2'")
     ap.add_argument("--steps", type=int, default=None, help="default 5 (smollm2: 3)")
-    ap.add_argument("--chunks", default="0,1024", help="train.logprob_chunk_tokens values, comma-separated")
+    ap.add_argument("--chunks", default="0,1024", help="train.logprob_chunk_tokens values, comma-separated "
+                    "(ignored when --variant is given)")
+    ap.add_argument("--variant", action="append", default=None, metavar="NAME=KEY=VALUE,...",
+                    help="a named setting: prl overrides on top of the bench's, comma-separated (repeatable; "
+                         "'NAME=' is the bench's setting unchanged)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out-dir", default=None, help="default runs/profile_step_<model>")
-    ap.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--overrides", default="[]", help=argparse.SUPPRESS)
     ap.add_argument("--spec", help=argparse.SUPPRESS)
     ap.add_argument("--result", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.worker is not None:
-        res = worker(json.loads(Path(a.spec).read_text()), a.worker)
+        res = worker(json.loads(Path(a.spec).read_text()), a.worker, json.loads(a.overrides))
         Path(a.result).write_text(json.dumps(res, indent=1))
         return 0
 
@@ -128,11 +136,11 @@ def main(argv: list[str] | None = None) -> int:
     env["PYTHONPATH"] = str(ROOT / "python") + os.pathsep + env.get("PYTHONPATH", "")
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     results = []
-    for chunk in [int(c) for c in a.chunks.split(",")]:
-        res_path = spec_path.with_name(f"result_chunk{chunk}.json")
-        print(f"[profile] train.logprob_chunk_tokens={chunk} ...", file=sys.stderr, flush=True)
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", str(chunk), "--spec", str(spec_path),
-               "--result", str(res_path)]
+    for name, overrides in parse_variants(a.variant, a.chunks):
+        res_path = spec_path.with_name(f"result_{name}.json")
+        print(f"[profile] {name}: {' '.join(overrides) or '(the bench setting)'} ...", file=sys.stderr, flush=True)
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", name, "--overrides", json.dumps(overrides),
+               "--spec", str(spec_path), "--result", str(res_path)]
         if subprocess.run(cmd, env=env).returncode != 0:
             raise SystemExit(f"worker failed: {' '.join(cmd)}")
         results.append(json.loads(res_path.read_text()))
@@ -144,11 +152,20 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def parse_variants(variants: list[str] | None, chunks: str) -> list[tuple[str, list[str]]]:
+    """--variant NAME=K=V,K=V ... (or, without --variant, one per --chunks value) -> [(name, overrides)]."""
+    if not variants:
+        return [(f"chunk_tokens={int(c)}", [f"train.logprob_chunk_tokens={int(c)}"])
+                for c in chunks.split(",")]
+    return list(bench._parse_variants(variants).items())
+
+
 def bench_args(model: str | None, steps: int, seed: int, out_dir: str) -> argparse.Namespace:
     """bench_vs_trl's arguments for this run, with its per-model defaults."""
     ns = argparse.Namespace(model=model, train=None, test=None, steps=steps, prompts_per_step=None, n=None,
                             max_new_tokens=None, lr=None, last_number=None, dtype="float32", system_prompt=None,
                             temperature=1.0, seed=seed, threads=None, eval_limit=None, eval_n=0, prl_override=None,
+                            prl_variant=None, gradient_checkpointing=False,
                             out_dir=out_dir)
     for k, v in (bench.SMOLLM2_DEFAULTS if model == "smollm2" else bench.DEMO_DEFAULTS).items():
         if getattr(ns, k) is None:

@@ -135,6 +135,10 @@ class RolloutConfig:
     hf_decoder: Literal["prl", "transformers"] = _f(
         "prl", "rollout.engine=hf: 'prl' (its own KV-cache loop: prompt prefilled once, finished rows leave the "
         "batch) or 'transformers' (model.generate; always used under torchrun, where ranks decode in lockstep)")
+    weights: Literal["float32", "float16"] = _f(
+        "float32", "rollout.engine=hf on CPU: 'float16' decodes through packed float16 copies of the linear weights "
+        "(fbgemm; float32 accumulation), faster where decoding streams weights from memory; the trainer stays "
+        "float32, so samples come from a policy within float16 rounding of the trained one")
     seed_per_prompt: bool = _f(
         False, "seed each prompt's samples by (step, prompt position): samples then do not depend on how prompts "
         "are batched or split over torchrun ranks (one generate call per prompt: slower)")
@@ -723,6 +727,19 @@ def validate(cfg: Config) -> None:
         from prl.precision import check_autocast
 
         check_autocast(cfg.model.autocast, cfg.train.device, cfg.model.dtype)
+    if cfg.rollout.weights == "float16":
+        import torch
+
+        from prl.rollout.half_weights import half_weights_available
+
+        need(cfg.rollout.engine == "hf", "rollout.weights", "float16 applies to rollout.engine=hf (set vLLM's "
+             "precision with rollout.vllm.dtype)")
+        need(cfg.train.device == "cpu" or (cfg.train.device == "auto" and not torch.cuda.is_available()),
+             "rollout.weights", "float16 is a CPU decoding path (fbgemm); on a GPU use model.autocast=bf16")
+        need(cfg.model.dtype == "float32", "rollout.weights", "float16 copies are made from float32 weights "
+             f"(model.dtype=float32), got model.dtype={cfg.model.dtype}")
+        need(half_weights_available(), "rollout.weights", "float16 needs fbgemm's float16 GEMM, which this torch "
+             "build lacks")
 
 
 def _validate_components(cfg: Config) -> None:

@@ -208,4 +208,4 @@ def build_engine(cfg: Config, policy: torch.nn.Module, tokenizer: Any, policy_di
                            enable_sleep_mode=v.enable_sleep_mode)
     return make_engine(cfg.rollout.engine, model=policy, tokenizer=tokenizer, batch_size=cfg.rollout.batch_size,
                        synced_gpus=env.distributed, fast=cfg.rollout.hf_decoder == "prl",
-                       autocast=cfg.model.autocast)
+                       autocast=cfg.model.autocast, weights=cfg.rollout.weights)

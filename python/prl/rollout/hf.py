@@ -14,7 +14,12 @@ cache is gathered to the n rows), and a row that has produced EOS leaves the bat
 step shrinks as responses finish instead of running every row to the longest response. The slow
 twin (``fast=False``, also used under FSDP where every rank must run the same number of forwards)
 is transformers' ``generate`` with a logits processor; tests hold the two to the same greedy tokens
-and the same sampling distribution.
+and the same sampling distribution. The fast loop samples by inverting the CDF (one uniform per row)
+rather than ``torch.multinomial`` (V exponentials per row): the same distribution, ~15x cheaper at a
+49k vocabulary.
+
+``weights="float16"`` (``rollout.weights``, CPU) runs the linear layers through packed float16 copies
+of the weights while generating (prl.rollout.half_weights).
 """
 
 from __future__ import annotations
@@ -25,9 +30,11 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from prl.errors import ConfigError
 from prl.precision import autocast as autocast_ctx
 
 from .base import Rollout, RolloutEngine, SamplingParams
+from .half_weights import WEIGHT_DTYPES, half_weight_linears
 from .offsets import token_offsets
 
 __all__ = ["HFEngine", "oom_message"]
@@ -71,7 +78,7 @@ class HFEngine(RolloutEngine):
 
     def __init__(self, model: torch.nn.Module, tokenizer: Any, *, batch_size: int = 64,
                  eos_token_ids: Sequence[int] | None = None, synced_gpus: bool = False, fast: bool = True,
-                 autocast: str = "off"):
+                 autocast: str = "off", weights: str = "float32"):
         if tokenizer.pad_token_id is None and tokenizer.eos_token_id is None:
             raise ValueError("HFEngine: the tokenizer has neither pad_token nor eos_token")
         self.model = model
@@ -82,6 +89,12 @@ class HFEngine(RolloutEngine):
         self.synced_gpus = bool(synced_gpus)
         self.fast = bool(fast) and not self.synced_gpus
         self.autocast = autocast  # model.autocast: "bf16" generates under torch.autocast (prl.precision)
+        if weights not in WEIGHT_DTYPES:
+            raise ValueError(f"HFEngine: weights must be one of {WEIGHT_DTYPES}, got {weights!r}")
+        if weights == "float16" and self.synced_gpus:
+            raise ConfigError("config key 'rollout.weights': float16 is not supported under torchrun (FSDP shards "
+                              "the weights it would copy); use rollout.weights=float32")
+        self.weights = weights  # rollout.weights: "float16" decodes through packed half copies (half_weights.py)
         eos = list(eos_token_ids) if eos_token_ids is not None else [tokenizer.eos_token_id]
         self.eos_token_ids = [int(e) for e in eos if e is not None]
         if not self.eos_token_ids:
@@ -138,7 +151,8 @@ class HFEngine(RolloutEngine):
         self.model.eval()
         out: list[list[Rollout]] = [[] for _ in prompt_ids]
         try:
-            with self._rng(params.seed), autocast_ctx(self.autocast, dev):
+            half = half_weight_linears(self.model) if self.weights == "float16" else contextlib.nullcontext()
+            with self._rng(params.seed), autocast_ctx(self.autocast, dev), half:
                 for s in range(0, len(flat), self.batch_size):
                     chunk = flat[s: s + self.batch_size]
                     L = max(len(p) for _, p in chunk)
@@ -209,7 +223,7 @@ class HFEngine(RolloutEngine):
                 probs = logp.exp()
                 if params.top_p < 1.0:
                     probs = _top_p(probs, params.top_p)
-                nxt = torch.multinomial(probs, 1).squeeze(1)  # [a]
+                nxt = sample_inverse_cdf(probs)  # [a]
             toks[rows, t] = nxt
             lps[rows, t] = logp.gather(1, nxt[:, None]).squeeze(1)
             alive = ~torch.isin(nxt, eos)  # [a]
@@ -231,6 +245,21 @@ def _uniq_first(inv: torch.Tensor, G: int) -> torch.Tensor:
     first = torch.empty(G, dtype=torch.long, device=inv.device)
     first[inv] = torch.arange(len(inv), device=inv.device)
     return first
+
+
+def sample_inverse_cdf(probs: torch.Tensor) -> torch.Tensor:
+    """One token per row from unnormalised probabilities probs [a, V] -> [a], by inverting the CDF.
+
+    The same distribution as ``torch.multinomial(probs, 1)``, which draws V exponentials per row (with
+    a 49k vocabulary, 22 ms per decoding step of 16 rows on one CPU core, ~10% of the step) where this
+    draws one uniform and runs a cumsum + binary search (~2.6 ms). ``right=True`` never lands on a
+    zero-probability token (its CDF equals its predecessor's); a uniform that rounds up to the total
+    falls back to the row's most likely token (probability ~2^-24 per draw).
+    """
+    cdf = probs.cumsum(-1)  # [a, V]
+    u = torch.rand((probs.shape[0], 1), dtype=cdf.dtype, device=probs.device) * cdf[:, -1:]  # [a, 1]
+    idx = torch.searchsorted(cdf, u, right=True).squeeze(1)  # [a]
+    return torch.where(idx < probs.shape[1], idx, probs.argmax(-1))
 
 
 def _top_p(probs: torch.Tensor, top_p: float) -> torch.Tensor:
