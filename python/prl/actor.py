@@ -10,7 +10,9 @@ Fused pi_old: with one PPO epoch over one mini-batch, every micro-batch runs bef
 step, so the update's own forward sees exactly pi_old: log pi_old is its log-probs, detached (ratio 1),
 and the separate no-grad pass is redundant (TRL skips it the same way). Used only when nothing reads
 pi_old before the update (the estimator reads no log-ratio, no process-reward source, no KL in the
-reward), in one process, without gradient checkpointing (its train-mode forward could differ).
+reward), in one process, and -- with gradient checkpointing, whose update runs the policy in train
+mode -- only when the model has no dropout (``prl.modeling.has_dropout``), so its train-mode forward
+is its eval-mode one.
 
 Timing: the update's metrics split its wall time into ``time/update_forward`` (the micro-batches' forwards
 and losses), ``time/update_backward`` and ``time/optimizer`` (gradient clipping and the AdamW step), and
@@ -38,6 +40,7 @@ from prl import algos
 from prl import distributed as D
 from prl.errors import TrainingAborted
 from prl.lockstep import LockstepForward
+from prl.modeling import has_dropout
 from prl.schedule import lr_multiplier
 from prl.step import PhaseTimer
 
@@ -113,8 +116,8 @@ class Actor:
         """Whether pi_old may come from the update's own forward (module doc)."""
         c = self.cfg
         return (self.fuse_old_logp and not reads_old_logp and c.train.ppo_epochs == 1
-                and (c.train.mini_batch_size or B) >= B and not c.model.gradient_checkpointing
-                and not self.env.distributed)
+                and (c.train.mini_batch_size or B) >= B and not self.env.distributed
+                and not (c.model.gradient_checkpointing and has_dropout(self.policy)))
 
     def old_logprobs(self, b: Any) -> tuple[Tensor, Tensor]:
         """log pi_old [B, T] and its entropy [B, T] (no grad)."""

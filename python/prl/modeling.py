@@ -10,7 +10,7 @@ import torch
 
 from prl.errors import ConfigError
 
-__all__ = ["ModelDirError", "load_tokenizer", "load_causal_lm", "resolve_device"]
+__all__ = ["ModelDirError", "load_tokenizer", "load_causal_lm", "resolve_device", "has_dropout"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -111,3 +111,15 @@ def load_causal_lm(path: str | Path, *, dtype: torch.dtype = torch.float32, devi
     except Exception as e:  # noqa: BLE001 - a broken config or weight file: one line naming the directory
         raise ModelDirError(f"{p}: cannot load the model ({_first_line(e)})") from None
     return model.to(device)  # type: ignore[arg-type]
+
+
+def has_dropout(model: torch.nn.Module) -> bool:
+    """Whether a train-mode forward of ``model`` can differ from an eval-mode one through dropout: an
+    ``nn.Dropout`` with p > 0, or a nonzero ``*dropout*`` setting in its config (transformers applies
+    e.g. ``attention_dropout`` inside the attention function, not through a module)."""
+    if any(isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0 for m in model.modules()):
+        return True
+    config = getattr(model, "config", None)
+    settings = config.to_dict() if config is not None and hasattr(config, "to_dict") else {}
+    return any("dropout" in k and isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+               for k, v in settings.items())

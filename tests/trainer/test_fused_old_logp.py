@@ -35,10 +35,12 @@ def _run(tmp_path, name: str, fuse: bool, **kw):
     return grads, [r for r in rows if "time/step" in r], calls
 
 
-@pytest.mark.parametrize("algo, micro", [("grpo", 3), ("rloo", 16), ("drgrpo", 5)])
-def test_fused_old_logp_matches_the_separate_pass(tmp_path, algo, micro):
-    fast, mf, calls_f = _run(tmp_path, "fused", True, **{"algo.name": algo, "train.micro_batch_size": micro})
-    slow, ms, calls_s = _run(tmp_path, "separate", False, **{"algo.name": algo, "train.micro_batch_size": micro})
+@pytest.mark.parametrize("algo, micro, ckpt", [("grpo", 3, False), ("rloo", 16, False), ("drgrpo", 5, False),
+                                               ("grpo", 4, True)])
+def test_fused_old_logp_matches_the_separate_pass(tmp_path, algo, micro, ckpt):
+    kw = {"algo.name": algo, "train.micro_batch_size": micro, "model.gradient_checkpointing": ckpt}
+    fast, mf, calls_f = _run(tmp_path, "fused", True, **kw)
+    slow, ms, calls_s = _run(tmp_path, "separate", False, **kw)
     assert calls_f == [False] * 3  # only the reference pass remains
     assert calls_s == [True, False] * 3
     assert len(mf) == len(ms) == 3
@@ -59,3 +61,17 @@ def test_separate_pass_kept_where_pi_old_is_needed_before_the_update(tmp_path, e
     _, rows, calls = _run(tmp_path, "run", True, **{"train.steps": 1, **extra})
     assert calls == [True, False]
     assert all(k in rows[0] for k in LOGP_METRICS)
+
+
+def test_separate_pass_kept_under_gradient_checkpointing_when_the_model_has_dropout(tmp_path):
+    """The checkpointed update runs in train mode: with dropout its forward is not pi_old's."""
+    from prl.modeling import has_dropout
+
+    cfg = load_config(None, tiny_overrides(tmp_path / "run", **{"train.steps": 1, "model.gradient_checkpointing": True}))
+    t = Trainer(cfg)
+    assert not has_dropout(t.policy) and t.actor.can_fuse_old_logp(16, reads_old_logp=False)
+    t.policy.config.attention_dropout = 0.1
+    assert has_dropout(t.policy) and not t.actor.can_fuse_old_logp(16, reads_old_logp=False)
+    t.policy.config.attention_dropout = 0.0
+    t.policy.model.layers[0].mlp.add_module("drop", torch.nn.Dropout(0.2))
+    assert has_dropout(t.policy) and not t.actor.can_fuse_old_logp(16, reads_old_logp=False)
