@@ -738,6 +738,8 @@ def validate(cfg: Config) -> None:
              "rollout.weights", "float16 is a CPU decoding path (fbgemm); on a GPU use model.autocast=bf16")
         need(cfg.model.dtype == "float32", "rollout.weights", "float16 copies are made from float32 weights "
              f"(model.dtype=float32), got model.dtype={cfg.model.dtype}")
+        need(cfg.model.autocast == "off", "rollout.weights", "float16 and model.autocast=bf16 are two reduced-"
+             "precision decoding paths; choose one")
         need(half_weights_available(), "rollout.weights", "float16 needs fbgemm's float16 GEMM, which this torch "
              "build lacks")
 

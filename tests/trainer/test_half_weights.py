@@ -93,11 +93,16 @@ def _cfg(out: Path, *extra: str):
         *extra])
 
 
-def test_config_refuses_float16_weights_where_they_do_not_apply(tmp_path):
+def test_config_refuses_float16_weights_where_they_do_not_apply(tmp_path, monkeypatch):
+    import prl.precision
+
+    monkeypatch.setattr(prl.precision, "cpu_has_bf16", lambda: True)  # so autocast=bf16 passes its own check
     with pytest.raises(ConfigError, match="rollout.weights.*rollout.engine=hf"):
         _cfg(tmp_path, "rollout.weights=float16", "rollout.engine=vllm")
     with pytest.raises(ConfigError, match="rollout.weights.*model.dtype=float32"):
         _cfg(tmp_path, "rollout.weights=float16", "model.dtype=bfloat16")
+    with pytest.raises(ConfigError, match="rollout.weights.*choose one"):
+        _cfg(tmp_path, "rollout.weights=float16", "model.autocast=bf16")
     with pytest.raises(ConfigError, match="rollout.weights"):
         _cfg(tmp_path, "rollout.weights=int8")
 
