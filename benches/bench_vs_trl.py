@@ -32,8 +32,9 @@ Matched settings (TRL name = prl name):
   max_grad_norm = 1; beta = 0 (no KL term; prl has none by default); num_iterations = 1 = train.ppo_epochs;
   epsilon = 0.2 = algo.clip_low = clip_high; scale_rewards = "group" = GRPO's std scaling, with
   algo.eps = 1e-4 (TRL's constant); loss_type = "dapo" (token sum / tokens in the whole batch) =
-  algo.loss_agg = token-mean over the single mini-batch; gradient_checkpointing = False in TRL
-  (GRPOConfig turns it on by default); ``--dtype float32`` (default): float32 in both (TRL: bf16 =
+  algo.loss_agg = token-mean over the single mini-batch; gradient_checkpointing = False in both (prl's
+  default; GRPOConfig turns it on by default), True in both with ``--gradient-checkpointing``;
+  ``--dtype float32`` (default): float32 in both (TRL: bf16 =
   False); ``--dtype bfloat16``: bf16 autocast over float32 weights in both (TRL: bf16 = True, its
   default, i.e. accelerate's autocast; prl: model.autocast=bf16 -- on a CPU without native bf16 the
   prl worker lifts prl's refusal and says so: both sides then run emulated bf16). Reward = 1.0 when
@@ -52,6 +53,11 @@ Matched settings (TRL name = prl name):
   Bookkeeping off in both: no checkpoints (prl's default is one per step), no evaluation during
   training, no TensorBoard, no progress bar, no sample logs (TRL: save_strategy="no",
   report_to="none", disable_tqdm, log_completions=False).
+
+``--prl-variant NAME=KEY=VALUE,...`` adds prl runs with these overrides on top of the matched settings
+(e.g. ``lean=model.gradient_checkpointing=true,train.micro_batch_size=4,rollout.weights=float16``), each
+right after the matched prl run and compared with the same TRL run: settings prl can choose that are
+not TRL's, reported as such.
 """
 
 from __future__ import annotations
@@ -242,7 +248,8 @@ def worker_trl(spec: dict[str, Any]) -> dict[str, Any]:
         learning_rate=spec["lr"], lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.0,
         adam_beta1=0.9, adam_beta2=0.999, adam_epsilon=1e-8, max_grad_norm=1.0, optim="adamw_torch",
         beta=0.0, num_iterations=1, epsilon=0.2, loss_type="dapo", scale_rewards="group",
-        use_cpu=True, bf16=spec["dtype"] == "bfloat16", fp16=False, gradient_checkpointing=bool(spec.get("gradient_checkpointing", False)),
+        use_cpu=True, bf16=spec["dtype"] == "bfloat16", fp16=False,
+        gradient_checkpointing=bool(spec.get("gradient_checkpointing", False)),
         shuffle_dataset=False, dataloader_num_workers=0,
         logging_steps=1, save_strategy="no", report_to="none", disable_tqdm=True, log_completions=False,
         **spec.get("trl_overrides", {}),
