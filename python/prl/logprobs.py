@@ -21,7 +21,15 @@ number of forwards. "auto" picks one pass or two from the rows a rank holds, whi
 ranks, and a rank running one forward while another runs two deadlocks. Under torchrun the trainer
 therefore passes ``prompt_pass="shared"``: always two forwards (prompt, then responses), even when
 every prompt of a micro-batch is distinct (then G = B and the result equals the plain pass), a rule
-that depends on nothing rank-local. Gradient checkpointing forces the plain pass on every rank alike.
+that depends on nothing rank-local.
+
+Under gradient checkpointing transformers drops the KV cache inside a checkpointed decoder layer,
+because its backward replays the layer's forward and a cache written in the forward would be written
+again. The shared pass keeps its cache there with two cache layers that the replay cannot corrupt:
+the prompt pass records each layer's keys/values on the first call only (a replay returns the
+recomputed states and stores nothing), and the response pass reads the gathered prompt states
+without storing the concatenation; the decoder layers are marked as allowed to checkpoint with
+these caches (transformers' ``_can_checkpoint_with_cache``) for the two forwards only.
 
 Chunked LM head: the [B, T, V] float32 logits of a batch are the largest tensor of the update (B=64,
 T=1024 and V=49k make 13 GB, kept for the backward). So the model returns only its final hidden
@@ -41,6 +49,7 @@ gradient); a model that is an ``FSDPModule`` therefore keeps the full-logits pat
 from __future__ import annotations
 
 import contextlib
+import functools
 from typing import Any, Iterator
 
 import torch
@@ -94,7 +103,7 @@ def response_logprobs(model: torch.nn.Module, input_ids: Tensor, attention_mask:
     if not 0 < T < L:
         raise ValueError(f"response_len={T} must lie in [1, {L - 1}] for sequences of length {L}")
     P = L - T
-    if prompt_pass != "plain" and not getattr(model, "is_gradient_checkpointing", False):
+    if prompt_pass != "plain":
         key = torch.cat([input_ids[:, :P], attention_mask[:, :P].to(input_ids.dtype)], 1)  # [B, 2P]
         uniq, inv = torch.unique(key, dim=0, return_inverse=True)  # [G, 2P], [B]
         if prompt_pass == "shared" or len(uniq) < B:
@@ -133,18 +142,24 @@ def _shared_prompt_logprobs(model: torch.nn.Module, input_ids: Tensor, attention
     from transformers import DynamicCache
 
     chunked = chunk_tokens > 0 and chunking_applies(model)
-    cache = DynamicCache(config=model.config)  # type: ignore[arg-type]
-    with _capture_hidden(model, chunked) as phidden:
+    recording, prefix = _cache_layer_classes()
+    # two cache objects: a checkpoint replay of a prompt-pass layer must find its own (recording) cache.
+    # use_cache=False: the caches are passed explicitly (the flag only asks the model to make one)
+    pcache = DynamicCache(config=model.config)  # type: ignore[arg-type]
+    pcache.layers = [recording() for _ in pcache.layers]
+    with _capture_hidden(model, chunked) as phidden, _checkpoint_with_cache(model):
         pout = model(input_ids=prompt_ids, attention_mask=prompt_mask.to(attention_mask.dtype),
-                     position_ids=position_ids_from_mask(prompt_mask), past_key_values=cache, use_cache=True,
+                     position_ids=position_ids_from_mask(prompt_mask), past_key_values=pcache, use_cache=False,
                      logits_to_keep=1)
-    for layer in cache.layers:  # [G, H, P, D] -> [B, H, P, D]; differentiable, so gradients reach the prompt pass
-        layer.keys = layer.keys.index_select(0, inv)  # type: ignore[union-attr]
-        layer.values = layer.values.index_select(0, inv)  # type: ignore[union-attr]
+    # [G, H, P, D] -> [B, H, P, D]; differentiable, so gradients reach the prompt pass
+    rcache = DynamicCache(config=model.config)  # type: ignore[arg-type]
+    rcache.layers = [prefix(layer.keys.index_select(0, inv), layer.values.index_select(0, inv))  # type: ignore[union-attr]
+                     for layer in pcache.layers]
     P = prompt_ids.shape[1]
-    with _capture_hidden(model, chunked) as rhidden:
+    with _capture_hidden(model, chunked) as rhidden, _checkpoint_with_cache(model):
         rout = model(input_ids=input_ids[:, P:], attention_mask=attention_mask,
-                     position_ids=position_ids_from_mask(attention_mask)[:, P:], past_key_values=cache, use_cache=True,
+                     position_ids=position_ids_from_mask(attention_mask)[:, P:], past_key_values=rcache,
+                     use_cache=False,
                      logits_to_keep=1 if chunked else 0)
     # the last prompt column predicts the first response token; response column j predicts j + 1
     if chunked:  # the prompt column's head runs on the G distinct prompts, as the full-logits path's
@@ -157,6 +172,54 @@ def _shared_prompt_logprobs(model: torch.nn.Module, input_ids: Tensor, attention
         return torch.cat([lp0, lp1], 1), (torch.cat([ent0, ent1], 1) if ent0 is not None and ent1 is not None else None)
     logits = torch.cat([pout.logits[:, -1:, :].index_select(0, inv), rout.logits[:, : T - 1, :]], 1)  # [B, T, V]
     return _gather(logits, input_ids[:, -T:], temperature, with_entropy)
+
+
+@functools.lru_cache(maxsize=None)
+def _cache_layer_classes() -> tuple[type, type]:
+    """(RecordingLayer, PrefixLayer): the shared pass's KV-cache layers (module doc). Built on first use
+    (transformers is imported lazily)."""
+    from transformers.cache_utils import DynamicLayer
+
+    class RecordingLayer(DynamicLayer):
+        """The prompt pass: stores the first keys/values it is given [G, H, P, D]; a checkpoint replay of the
+        layer (the backward recomputing its forward) gets its recomputed states back and stores nothing."""
+
+        def update(self, key_states: Tensor, value_states: Tensor, *args: Any, **kwargs: Any) -> tuple[Tensor, Tensor]:
+            if self.is_initialized:
+                return key_states, value_states
+            self.dtype, self.device = key_states.dtype, key_states.device
+            self.keys, self.values, self.is_initialized = key_states, value_states, True
+            return key_states, value_states
+
+    class PrefixLayer(DynamicLayer):
+        """The response pass: the gathered prompt states [B, H, P, D] followed by the call's own; stores
+        nothing, so a replay reads the same prefix."""
+
+        def __init__(self, keys: Tensor, values: Tensor):
+            super().__init__()
+            self.dtype, self.device = keys.dtype, keys.device
+            self.prefix_keys, self.prefix_values = keys, values
+            self.keys, self.values, self.is_initialized = keys, values, True
+
+        def update(self, key_states: Tensor, value_states: Tensor, *args: Any, **kwargs: Any) -> tuple[Tensor, Tensor]:
+            return torch.cat([self.prefix_keys, key_states], -2), torch.cat([self.prefix_values, value_states], -2)
+
+    return RecordingLayer, PrefixLayer
+
+
+@contextlib.contextmanager
+def _checkpoint_with_cache(model: torch.nn.Module) -> Iterator[None]:
+    """Let checkpointed decoder layers keep the cache argument (transformers drops it otherwise) while the
+    shared pass's replay-safe cache layers are in use."""
+    layers = [m for m in model.modules() if getattr(m, "gradient_checkpointing", False)
+              and hasattr(type(m), "_can_checkpoint_with_cache")]
+    for layer in layers:
+        setattr(layer, "_can_checkpoint_with_cache", True)
+    try:
+        yield
+    finally:
+        for layer in layers:
+            del layer._can_checkpoint_with_cache  # back to the class's False
 
 
 class _capture_hidden:

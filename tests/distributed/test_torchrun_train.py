@@ -63,9 +63,12 @@ def _close(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], tol: float = 
         torch.testing.assert_close(a[k], b[k], atol=tol, rtol=tol, msg=lambda m: f"{k}: {m}")
 
 
-@pytest.mark.parametrize("algo", ["prl", "prime"])
-def test_two_ranks_match_one_rank(tmp_path, algo):
-    extra = ["algo.name=" + algo] + (["algo.filter.enabled=off"] if algo == "prime" else [])
+@pytest.mark.parametrize("algo, ckpt", [("prl", False), ("prime", False), ("prl", True)])
+def test_two_ranks_match_one_rank(tmp_path, algo, ckpt):
+    """ckpt: gradient checkpointing, whose backward replays each decoder layer with the shared prompt
+    pass's caches (prl.logprobs): the ranks must still run the same forwards and gather the same weights."""
+    extra = ["algo.name=" + algo] + (["algo.filter.enabled=off"] if algo == "prime" else []) + (
+        ["model.gradient_checkpointing=true"] if ckpt else [])
     one = _run(1, tmp_path / "one", *extra)
     two = _run(2, tmp_path / "two", *extra)
     m1, m2 = one[-1], two[-1]

@@ -21,9 +21,15 @@ def tok():
 
 
 @pytest.mark.parametrize("arch", ["llama", "qwen2"])
-@pytest.mark.parametrize("groups, n, temperature", [(3, 4, 1.0), (2, 1, 0.7), (1, 5, 1.3)])
-def test_shared_prompts_equal_one_pass(tok, arch, groups, n, temperature):
+@pytest.mark.parametrize("groups, n, temperature, ckpt", [(3, 4, 1.0, False), (2, 1, 0.7, False), (1, 5, 1.3, False),
+                                                          (3, 4, 1.0, True)])
+def test_shared_prompts_equal_one_pass(tok, arch, groups, n, temperature, ckpt):
+    """Also under gradient checkpointing (train mode, no dropout): the backward replays each decoder layer
+    with the shared pass's cache, which must give the same gradients as the plain pass."""
     model = new_causal_lm(tok, arch=arch, hidden_size=32, num_layers=2, num_heads=2, seed=1)
+    if ckpt:
+        model.gradient_checkpointing_enable()
+        model.train()
     ids, att, T, mask = _batch(groups * 10 + n, len(tok), groups, n)
     # shuffled rows: equal prompts need not be adjacent
     perm = torch.randperm(len(ids), generator=torch.Generator().manual_seed(3))
@@ -43,7 +49,7 @@ def test_shared_prompts_equal_one_pass(tok, arch, groups, n, temperature):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
 
-def test_no_sharing_with_gradient_checkpointing_or_when_off(tok):
+def test_one_prompt_pass_per_distinct_prompt_also_under_checkpointing_and_none_when_off(tok):
     model = new_causal_lm(tok, hidden_size=32, num_layers=2, num_heads=2, seed=2)
     ids, att, T, mask = _batch(5, len(tok), 2, 3)
     ref, _ = response_logprobs_plain(model, ids, att, T)
@@ -59,7 +65,8 @@ def test_no_sharing_with_gradient_checkpointing_or_when_off(tok):
     model.train()
     calls.clear()
     response_logprobs(model, ids, att, T)
-    assert calls == [ids.shape]
+    assert [s[0] for s in calls] == [2, 6]
+    assert all("_can_checkpoint_with_cache" not in vars(m) for m in model.modules())  # restored
     hook.remove()
 
 
