@@ -16,8 +16,8 @@ from prl.models.tiny import build_tokenizer, new_causal_lm
 from prl.rollout import HFEngine, SamplingParams
 from prl.rollout.half_weights import half_weight_linears, half_weights_available
 from prl.rollout.hf import sample_inverse_cdf
+from trainer_helpers import tiny_overrides
 
-ROOT = Path(__file__).resolve().parents[2]
 needs_fbgemm = pytest.mark.skipif(not half_weights_available(), reason="torch build without fbgemm float16 GEMM")
 
 
@@ -86,11 +86,9 @@ def test_inverse_cdf_sampler_one_hot_and_unnormalised():
 
 
 def _cfg(out: Path, *extra: str):
-    return load_config(ROOT / "configs" / "grpo_tiny.yaml", [
-        f"data.path={ROOT / 'configs' / 'data' / 'tiny_sum7.jsonl'}", f"train.output_dir={out}", "train.device=cpu",
-        "train.steps=2", "train.prompts_per_step=4", "rollout.n=4", "eval.every=0", "eval.at_end=false",
-        "log.progress=false", "log.plot=false", "log.tensorboard=false", "ckpt.every=0", "ckpt.save_final=false",
-        *extra])
+    cfg_overrides = tiny_overrides(out, **{"train.device": "cpu", "eval.at_end": False, "ckpt.save_final": False,
+                                          "ckpt.every": 0, "log.tensorboard": False})
+    return load_config(None, cfg_overrides + list(extra))
 
 
 def test_config_refuses_float16_weights_where_they_do_not_apply(tmp_path, monkeypatch):
