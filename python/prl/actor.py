@@ -4,7 +4,8 @@ It owns the policy, its AdamW optimiser and learning-rate schedule, and the bad-
 update runs ``train.ppo_epochs`` passes over mini-batches of ``train.mini_batch_size`` samples
 (shuffled with a per-step generator, so a resumed run draws what a straight run draws), cut into
 micro-batches with gradient accumulation; the loss normaliser is the whole mini-batch's, so
-micro-batching does not change the loss. Gradients are clipped at ``optim.max_grad_norm``.
+micro-batching does not change the loss. Micro-batches are cut along groups (a prompt's samples
+together, whatever the shuffle), so the shared prompt pass runs each prompt once. Gradients are clipped at ``optim.max_grad_norm``.
 
 Fused pi_old: with one PPO epoch over one mini-batch, every micro-batch runs before the only optimiser
 step, so the update's own forward sees exactly pi_old: log pi_old is its log-probs, detached (ratio 1),
@@ -144,7 +145,7 @@ class Actor:
             for _ in range(c.train.ppo_epochs):
                 for mb in self._minibatches(b.B, gen):
                     self.opt.zero_grad(set_to_none=True)
-                    for rows, w in self._my_microbatches(mb, owner):
+                    for rows, w in self._my_microbatches(mb, owner, b.group_ids):
                         with timer("update_forward"):
                             loss, mm = self._micro_loss(b, rows, adv, mb, res)
                         if not self.forward.all_finite(loss):
@@ -187,12 +188,17 @@ class Actor:
             owner[list(D.shard_range(B, dataclasses.replace(self.env, rank=r)))] = r
         return owner
 
-    def _my_microbatches(self, mb: Tensor, owner: Tensor) -> list[tuple[Tensor, float]]:
+    def _my_microbatches(self, mb: Tensor, owner: Tensor, group_ids: Tensor | None = None) -> list[tuple[Tensor, float]]:
         """This rank's micro-batches of mini-batch ``mb`` as (rows, weight), as many on every rank."""
         fw, rank = self.forward, self.env.rank
-        mine = mb[owner[mb] == rank].to(fw.device)
+        mine = mb[owner[mb] == rank]
+        if group_ids is not None:
+            # a group's rows in one micro-batch: its prompt then runs once (prl.logprobs' shared pass).
+            # The mini-batch's gradient is a sum over its micro-batches, so their make-up changes only
+            # float summation order; the shuffle still decides which rows share a mini-batch
+            mine = mine[torch.argsort(group_ids.cpu()[mine], stable=True)]
         most = int(torch.bincount(owner[mb], minlength=self.env.world_size).max())
-        return [fw.rows(ch) for ch in fw.chunks(mine, most=most)]
+        return [fw.rows(ch) for ch in fw.chunks(mine.to(fw.device), most=most)]
 
     def _micro_loss(self, b: Any, rows: Tensor, adv: Tensor, mb: Tensor, res: UpdateResult) -> tuple[Tensor, dict]:
         c, mask = self.cfg, b.response_mask
