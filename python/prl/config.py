@@ -728,13 +728,12 @@ def validate(cfg: Config) -> None:
 
         check_autocast(cfg.model.autocast, cfg.train.device, cfg.model.dtype)
     if cfg.rollout.weights == "float16":
-        import torch
-
+        from prl.modeling import resolve_device
         from prl.rollout.half_weights import half_weights_available
 
         need(cfg.rollout.engine == "hf", "rollout.weights", "float16 applies to rollout.engine=hf (set vLLM's "
              "precision with rollout.vllm.dtype)")
-        need(cfg.train.device == "cpu" or (cfg.train.device == "auto" and not torch.cuda.is_available()),
+        need(resolve_device(cfg.train.device).type == "cpu",
              "rollout.weights", "float16 is a CPU decoding path (fbgemm); on a GPU use model.autocast=bf16")
         need(cfg.model.dtype == "float32", "rollout.weights", "float16 copies are made from float32 weights "
              f"(model.dtype=float32), got model.dtype={cfg.model.dtype}")

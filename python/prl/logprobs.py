@@ -211,6 +211,9 @@ def _cache_layer_classes() -> tuple[type, type]:
 def _checkpoint_with_cache(model: torch.nn.Module) -> Iterator[None]:
     """Let checkpointed decoder layers keep the cache argument (transformers drops it otherwise) while the
     shared pass's replay-safe cache layers are in use."""
+    if not getattr(model, "is_gradient_checkpointing", False):  # nothing to allow: skip the module walk
+        yield
+        return
     layers = [m for m in model.modules() if getattr(m, "gradient_checkpointing", False)
               and hasattr(type(m), "_can_checkpoint_with_cache")]
     for layer in layers:
